@@ -1,0 +1,130 @@
+package errand
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// attemptCtx is the context one attempt of a task runs with. It carries the
+// submitting context's values but not its cancellation; it is canceled by
+// Future.Cancel, a linked context, the queue closing, the attempt's timeout,
+// or the attempt returning. It is one small allocation with no goroutine:
+// it implements AfterFunc so that contexts derived from it with the context
+// package register a callback instead of starting a goroutine each.
+type attemptCtx struct {
+	q        *Queue
+	values   context.Context // never canceled: see valuesOnly
+	deadline time.Time       // zero: none
+	timer    *time.Timer     // fires the deadline
+
+	mu     sync.Mutex
+	done   chan struct{} // made on first use
+	err    error
+	afters []*afterFunc
+}
+
+type afterFunc struct{ f func() }
+
+// queueKey is the context key under which an attempt's context reports its
+// Queue, so that a task's own submissions can be recognized.
+type queueKey struct{}
+
+// valuesOnly returns a context with ctx's values and no cancellation or
+// deadline. It costs nothing when ctx already cannot be canceled.
+func valuesOnly(ctx context.Context) context.Context {
+	if ctx.Done() == nil {
+		if _, ok := ctx.Deadline(); !ok {
+			return ctx
+		}
+	}
+	return context.WithoutCancel(ctx)
+}
+
+func (c *attemptCtx) Deadline() (time.Time, bool) { return c.deadline, !c.deadline.IsZero() }
+
+func (c *attemptCtx) Done() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.done == nil {
+		c.done = make(chan struct{})
+		if c.err != nil {
+			close(c.done)
+		}
+	}
+	return c.done
+}
+
+func (c *attemptCtx) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+func (c *attemptCtx) Value(key any) any {
+	if _, ok := key.(queueKey); ok {
+		return c.q
+	}
+	return c.values.Value(key)
+}
+
+func (c *attemptCtx) String() string { return "errand.attemptCtx" }
+
+// AfterFunc arranges for f to run in its own goroutine once c is canceled,
+// like context.AfterFunc. The context package calls it for contexts derived
+// from c, so deriving costs no goroutine.
+func (c *attemptCtx) AfterFunc(f func()) (stop func() bool) {
+	c.mu.Lock()
+	if c.err != nil {
+		c.mu.Unlock()
+		go f()
+		return func() bool { return false }
+	}
+	a := &afterFunc{f: f}
+	c.afters = append(c.afters, a)
+	c.mu.Unlock()
+	return func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		for i, x := range c.afters {
+			if x == a {
+				c.afters = append(c.afters[:i], c.afters[i+1:]...)
+				return true
+			}
+		}
+		return false
+	}
+}
+
+// startTimer arms the attempt's timeout, if any.
+func (c *attemptCtx) startTimer(d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	c.deadline = c.q.now().Add(d)
+	c.timer = time.AfterFunc(d, func() { c.cancel(context.DeadlineExceeded) })
+}
+
+// cancel cancels c with err (context.Canceled or context.DeadlineExceeded)
+// unless it is canceled already.
+func (c *attemptCtx) cancel(err error) {
+	c.mu.Lock()
+	if c.err != nil {
+		c.mu.Unlock()
+		return
+	}
+	c.err = err
+	if c.done != nil {
+		close(c.done)
+	}
+	afters := c.afters
+	c.afters = nil
+	timer := c.timer
+	c.mu.Unlock()
+	if timer != nil {
+		timer.Stop()
+	}
+	for _, a := range afters {
+		go a.f()
+	}
+}

@@ -1,0 +1,571 @@
+package errand
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Order is the order in which waiting tasks reach workers.
+type Order int
+
+const (
+	// OrderFIFO runs tasks in the order they entered the queue. The default.
+	OrderFIFO Order = iota
+	// OrderPriority runs the highest WithPriority first, FIFO among equals.
+	// It costs a heap operation (O(log n)) per task instead of a ring push.
+	OrderPriority
+)
+
+// FullPolicy says what Submit and Go do when Config.Capacity tasks are waiting.
+type FullPolicy int
+
+const (
+	// Block waits until there is room or the submitting context ends, whose
+	// error is then returned. The default. A task's own submissions into its
+	// queue never block on capacity (they are admitted over the bound), so a
+	// task that fans out into its own full queue cannot deadlock it.
+	Block FullPolicy = iota
+	// Reject returns ErrQueueFull at once.
+	Reject
+)
+
+// Config configures a Queue. The zero value is valid: GOMAXPROCS workers,
+// an unbounded FIFO queue, no timeouts, no retries, no logging.
+type Config struct {
+	// Workers is the most tasks running at once. Workers start on demand and
+	// exit after IdleTimeout. Defaults to runtime.GOMAXPROCS(0).
+	Workers int
+
+	// Capacity is the most tasks waiting for a worker (queued, not delayed or
+	// backing off). 0, the default, means unbounded.
+	Capacity int
+
+	// Order is OrderFIFO (the default) or OrderPriority.
+	Order Order
+
+	// OnFull is what a submission does when Capacity is reached: Block (the
+	// default) or Reject.
+	OnFull FullPolicy
+
+	// IdleTimeout is how long an idle worker waits for work before it exits.
+	// Defaults to 1s.
+	IdleTimeout time.Duration
+
+	// Timeout bounds each attempt unless the task sets WithTimeout. 0, the
+	// default, means none.
+	Timeout time.Duration
+
+	// Retry is the retry policy of tasks without WithRetry. The zero value,
+	// the default, means no retries.
+	Retry RetryPolicy
+
+	// Logger receives errand's logs: failed and panicked Go tasks at Error,
+	// retries at Warn, lifecycle at Info, each attempt at Debug. nil, the
+	// default, logs nothing.
+	Logger *slog.Logger
+
+	// Middleware wraps every attempt of every task, the first outermost.
+	// Defaults to none.
+	Middleware []Middleware
+
+	// OnEvent receives every lifecycle transition of every task, in order,
+	// on one goroutine the queue owns (so it may call Stats, but should not
+	// block: events wait in memory while it runs). nil, the default, turns
+	// events off, which saves the time of building them.
+	OnEvent func(Event)
+}
+
+// defaultIdleTimeout is Config.IdleTimeout's default.
+const defaultIdleTimeout = time.Second
+
+type queueState int
+
+const (
+	stateOpen     queueState = iota
+	stateDraining            // Shutdown: no intake; queued tasks still run
+	stateClosed              // no intake; nothing more runs
+)
+
+// Queue is an in-process task queue with a bounded pool of workers. Create
+// one with New; it is safe for concurrent use. Its zero value is not usable.
+// Shut it down with Shutdown or Close: after that Submit and Go return
+// ErrClosed, and every future has resolved.
+type Queue struct {
+	cfg     Config
+	handler Handler          // the composed middleware; nil when there is none
+	now     func() time.Time // the clock seam; time.Now (testing/synctest fakes it)
+	epoch   time.Time
+
+	mu      sync.Mutex
+	state   queueState
+	max     int // current worker bound (Resize)
+	workers int // live worker goroutines
+	running int
+	idle    []*worker // parked workers, most recent last
+	all     map[*worker]struct{}
+	pending pending
+	tombs   int // canceled tasks still in pending
+	waiters []*roomWaiter
+	keys    map[string]*task
+	stats   Stats
+	sched   scheduler
+	drained chan struct{} // closed once closing and no worker is left
+	wg      sync.WaitGroup
+
+	idMu   sync.Mutex
+	idRand *bufio.Reader
+
+	events eventLoop
+}
+
+// New returns a Queue configured by cfg, or an error that names the first
+// invalid field. It starts no goroutine: workers start with the first task.
+func New(cfg Config) (*Queue, error) {
+	switch {
+	case cfg.Workers < 0:
+		return nil, fmt.Errorf("errand: Config.Workers is %d, want 0 (default) or more", cfg.Workers)
+	case cfg.Capacity < 0:
+		return nil, fmt.Errorf("errand: Config.Capacity is %d, want 0 (unbounded) or more", cfg.Capacity)
+	case cfg.Order != OrderFIFO && cfg.Order != OrderPriority:
+		return nil, fmt.Errorf("errand: Config.Order is %d, want OrderFIFO or OrderPriority", cfg.Order)
+	case cfg.OnFull != Block && cfg.OnFull != Reject:
+		return nil, fmt.Errorf("errand: Config.OnFull is %d, want Block or Reject", cfg.OnFull)
+	case cfg.IdleTimeout < 0:
+		return nil, fmt.Errorf("errand: Config.IdleTimeout is %v, want 0 (default) or more", cfg.IdleTimeout)
+	case cfg.Timeout < 0:
+		return nil, fmt.Errorf("errand: Config.Timeout is %v, want 0 (none) or more", cfg.Timeout)
+	}
+	if err := cfg.Retry.validate(); err != nil {
+		return nil, fmt.Errorf("errand: Config.Retry: %s", trimPrefix(err))
+	}
+	for i, m := range cfg.Middleware {
+		if m == nil {
+			return nil, fmt.Errorf("errand: Config.Middleware[%d] is nil", i)
+		}
+	}
+	if cfg.Workers == 0 {
+		cfg.Workers = runtime.GOMAXPROCS(0)
+	}
+	if cfg.IdleTimeout == 0 {
+		cfg.IdleTimeout = defaultIdleTimeout
+	}
+	cfg.Middleware = append([]Middleware(nil), cfg.Middleware...)
+	q := &Queue{
+		cfg:     cfg,
+		now:     time.Now,
+		max:     cfg.Workers,
+		all:     make(map[*worker]struct{}),
+		drained: make(chan struct{}),
+	}
+	q.epoch = q.now()
+	q.pending.priority = cfg.Order == OrderPriority
+	q.events.init(q)
+	if len(cfg.Middleware) > 0 {
+		var h Handler = func(ctx context.Context, ti TaskInfo) error { return ti.t.call(ctx) }
+		for i := len(cfg.Middleware) - 1; i >= 0; i-- {
+			h = cfg.Middleware[i](h)
+		}
+		q.handler = h
+	}
+	return q, nil
+}
+
+// Submit adds fn to q and returns a future of its result. ctx bounds only the
+// wait for room in the queue (Config.Capacity with Block); its values reach
+// the task, its cancellation does not, unless WithLinkedContext is given: work
+// submitted from an HTTP handler outlives the request.
+//
+// It returns ErrClosed after Shutdown or Close, ErrQueueFull (Reject) or
+// ctx's error (Block) when the queue is full, and an error for a nil fn or an
+// invalid option. With WithKey it may return the future of an earlier task.
+// A Submit costs one allocation of the Future (about 170 bytes while it
+// waits) plus one for the context of each attempt. Safe for concurrent use.
+func Submit[T any](ctx context.Context, q *Queue, fn func(context.Context) (T, error), opts ...Option) (*Future[T], error) {
+	if err := checkArgs(q, ctx, fn == nil); err != nil {
+		return nil, err
+	}
+	o, err := parseOptions(opts)
+	if err != nil {
+		return nil, err
+	}
+	f := &Future[T]{fn: fn}
+	f.t.fut = f
+	prev, err := q.submit(ctx, &f.t, o)
+	if err != nil {
+		return nil, err
+	}
+	if prev != nil {
+		pf, ok := prev.fut.(*Future[T])
+		if !ok {
+			return nil, fmt.Errorf("%w: key %q", ErrKeyConflict, o.key)
+		}
+		return pf, nil
+	}
+	return f, nil
+}
+
+// Go adds fn to q to run and be forgotten: no future. An error it returns, or
+// a panic, is logged through Config.Logger and counted in Stats. ctx is as for
+// Submit. With WithKey, Go adds nothing and returns nil while a task with that
+// key is waiting or running.
+//
+// Without options and without Config.OnEvent, a task waits as two words (its
+// function and context: 32 bytes in the queue) and costs no allocation until
+// a worker takes it. Safe for concurrent use.
+func (q *Queue) Go(ctx context.Context, fn func(context.Context) error, opts ...Option) error {
+	if err := checkArgs(q, ctx, fn == nil); err != nil {
+		return err
+	}
+	if len(opts) == 0 && q.cfg.OnEvent == nil {
+		values := valuesOnly(ctx)
+		q.mu.Lock()
+		if q.state != stateOpen {
+			q.mu.Unlock()
+			return ErrClosed
+		}
+		if err := q.waitRoomLocked(ctx, nil); err != nil {
+			q.mu.Unlock()
+			return err
+		}
+		q.stats.Submitted++
+		q.dispatchLocked(item{fn: fn, ctx: values}, 0)
+		q.mu.Unlock()
+		return nil
+	}
+	o, err := parseOptions(opts)
+	if err != nil {
+		return err
+	}
+	_, err = q.submit(ctx, &task{fn: fn}, o)
+	return err
+}
+
+var errNilQueue = errors.New("errand: nil *Queue")
+
+func checkArgs(q *Queue, ctx context.Context, nilFn bool) error {
+	switch {
+	case q == nil:
+		return errNilQueue
+	case ctx == nil:
+		return errors.New("errand: nil context.Context")
+	case nilFn:
+		return errors.New("errand: nil task function")
+	}
+	return nil
+}
+
+func parseOptions(opts []Option) (*taskOptions, error) {
+	if len(opts) == 0 {
+		return nil, nil
+	}
+	o := new(taskOptions)
+	for _, opt := range opts {
+		if opt == nil {
+			return nil, errors.New("errand: nil Option")
+		}
+		opt.apply(o)
+	}
+	return o, o.err
+}
+
+// submit accepts t, set up with its function, under the options o (nil for
+// none). If o has a key in use by a live task it returns that task instead.
+func (q *Queue) submit(ctx context.Context, t *task, o *taskOptions) (*task, error) {
+	t.q = q
+	t.heapIdx = -1
+	t.parent = valuesOnly(ctx)
+	var at int64
+	delayed := false
+	if o != nil {
+		t.prio = o.priority
+		if o.name != "" || o.key != "" || o.hasTimeout || o.retry != nil || o.linked {
+			t.ext = &taskExt{name: o.name, key: o.key, timeout: o.timeout, hasTimeout: o.hasTimeout, retry: o.retry}
+		}
+		switch {
+		case o.delay > 0:
+			at = q.clock() + int64(o.delay)
+			delayed = true
+		case !o.runAt.IsZero():
+			at = int64(o.runAt.Sub(q.epoch))
+			delayed = at > q.clock()
+		}
+	}
+
+	q.mu.Lock()
+	if q.state != stateOpen {
+		q.mu.Unlock()
+		return nil, ErrClosed
+	}
+	if !delayed {
+		if err := q.waitRoomLocked(ctx, o); err != nil {
+			q.mu.Unlock()
+			return nil, err
+		}
+	}
+	if o != nil && o.key != "" {
+		if prev := q.keys[o.key]; prev != nil {
+			q.mu.Unlock()
+			return prev, nil
+		}
+		if q.keys == nil {
+			q.keys = make(map[string]*task)
+		}
+		q.keys[o.key] = t
+	}
+	q.stats.Submitted++
+	if q.tracking() {
+		t.mark = q.clock()
+	}
+	if delayed {
+		t.status.Store(int32(Scheduled))
+		t.at = at
+		q.emitLocked(Event{Kind: EventSubmitted}, t)
+		q.sched.pushLocked(q, t)
+	} else {
+		t.status.Store(int32(Queued))
+		q.emitLocked(Event{Kind: EventSubmitted}, t)
+		q.dispatchLocked(item{t: t}, t.prio)
+	}
+	q.mu.Unlock()
+
+	if o != nil && o.linked {
+		stop := context.AfterFunc(ctx, func() { q.cancel(t, ErrCanceled) })
+		q.mu.Lock()
+		if Status(t.status.Load()).Final() {
+			q.mu.Unlock()
+			stop()
+		} else {
+			t.ext.unlink = stop
+			q.mu.Unlock()
+		}
+	}
+	return nil, nil
+}
+
+// tracking reports whether tasks need timestamps and ids for events or
+// middleware.
+func (q *Queue) tracking() bool { return q.cfg.OnEvent != nil || q.handler != nil }
+
+// clock reads the queue's monotonic clock, in nanoseconds since New.
+func (q *Queue) clock() int64 { return int64(q.now().Sub(q.epoch)) }
+
+// timeAt converts a queue-clock reading to a time.Time.
+func (q *Queue) timeAt(ns int64) time.Time { return q.epoch.Add(time.Duration(ns)) }
+
+func (q *Queue) newID() string {
+	q.idMu.Lock()
+	defer q.idMu.Unlock()
+	if q.idRand == nil {
+		q.idRand = bufio.NewReaderSize(rand.Reader, 16*64)
+	}
+	id, err := uuid.NewRandomFromReader(q.idRand)
+	if err != nil {
+		return uuid.NewString()
+	}
+	return id.String()
+}
+
+// roomWaiter is a submission blocked on Capacity.
+type roomWaiter struct{ ch chan struct{} }
+
+// liveQueuedLocked is the number of tasks waiting for a worker.
+func (q *Queue) liveQueuedLocked() int { return q.pending.len() - q.tombs }
+
+// waitRoomLocked returns once the queue has room for one more waiting task,
+// or with ErrQueueFull, ErrClosed or ctx's error. It may release q.mu while
+// it waits; it returns with q.mu held.
+func (q *Queue) waitRoomLocked(ctx context.Context, o *taskOptions) error {
+	capacity := q.cfg.Capacity
+	if capacity == 0 || (q.liveQueuedLocked() < capacity && len(q.waiters) == 0) {
+		return nil
+	}
+	if ctx.Value(queueKey{}) == q {
+		return nil // a task's own submission: never blocks, never rejected for room
+	}
+	if q.cfg.OnFull == Reject {
+		q.rejectLocked(o, ErrQueueFull)
+		return ErrQueueFull
+	}
+	w := &roomWaiter{ch: make(chan struct{})}
+	q.waiters = append(q.waiters, w)
+	for {
+		q.mu.Unlock()
+		select {
+		case <-w.ch:
+			q.mu.Lock()
+			if q.state != stateOpen {
+				return ErrClosed
+			}
+			if q.liveQueuedLocked() < capacity {
+				q.wakeWaiterLocked() // room for more than one: pass it on
+				return nil
+			}
+			// Someone took the room first; wait again at the front.
+			w.ch = make(chan struct{})
+			q.waiters = append([]*roomWaiter{w}, q.waiters...)
+		case <-ctx.Done():
+			q.mu.Lock()
+			removed := false
+			for i, x := range q.waiters {
+				if x == w {
+					q.waiters = append(q.waiters[:i], q.waiters[i+1:]...)
+					removed = true
+					break
+				}
+			}
+			if !removed {
+				q.wakeWaiterLocked() // we were woken too late: pass the wake-up on
+			}
+			if q.state != stateOpen {
+				return ErrClosed
+			}
+			q.rejectLocked(o, ctx.Err())
+			return ctx.Err()
+		}
+	}
+}
+
+// wakeWaiterLocked lets the first blocked submission go if there is room.
+func (q *Queue) wakeWaiterLocked() {
+	if len(q.waiters) > 0 && q.liveQueuedLocked() < q.cfg.Capacity {
+		w := q.waiters[0]
+		q.waiters[0] = nil
+		q.waiters = q.waiters[1:]
+		close(w.ch)
+	}
+}
+
+func (q *Queue) rejectLocked(o *taskOptions, err error) {
+	q.stats.Rejected++
+	if q.cfg.OnEvent != nil {
+		e := Event{Kind: EventRejected, Err: err, Time: q.now()}
+		if o != nil {
+			e.Task.Name, e.Task.Priority = o.name, o.priority
+		}
+		q.events.push(e)
+	}
+}
+
+// cancel cancels t for reason (ErrCanceled): a waiting task is settled at
+// once and never runs; a running one has its context canceled.
+func (q *Queue) cancel(t *task, reason error) bool {
+	q.mu.Lock()
+	switch Status(t.status.Load()) {
+	case Scheduled, Retrying:
+		q.sched.removeLocked(t)
+		q.finishLocked(t, Canceled, canceledError(t.err), 0)
+	case Queued:
+		q.tombs++
+		q.finishLocked(t, Canceled, ErrCanceled, 0)
+		q.wakeWaiterLocked()
+	case Running:
+		if t.stopping != nil {
+			q.mu.Unlock()
+			return false
+		}
+		t.stopping = reason
+		t.cur.cancel(context.Canceled)
+		q.mu.Unlock()
+		return true
+	default:
+		q.mu.Unlock()
+		return false
+	}
+	q.mu.Unlock()
+	q.settle(t)
+	return true
+}
+
+// finishLocked records t's final state and counts it. The caller calls
+// q.settle(t) after releasing q.mu.
+func (q *Queue) finishLocked(t *task, st Status, err error, took time.Duration) {
+	t.err = err
+	t.status.Store(int32(st))
+	kind := EventSucceeded
+	switch st {
+	case Succeeded:
+		q.stats.Succeeded++
+	case Failed:
+		q.stats.Failed++
+		kind = EventFailed
+	case Canceled:
+		q.stats.Canceled++
+		kind = EventCanceled
+	}
+	if t.ext != nil && t.ext.key != "" && q.keys[t.ext.key] == t {
+		delete(q.keys, t.ext.key)
+	}
+	if q.cfg.OnEvent != nil {
+		q.emitLocked(Event{Kind: kind, Err: err, Duration: took, Panicked: err != nil && isPanic(err)}, t)
+	}
+}
+
+// settle publishes a final state recorded by finishLocked, without q.mu.
+func (q *Queue) settle(t *task) {
+	if t.fut == nil {
+		if st := Status(t.status.Load()); st == Failed {
+			q.logTaskError(t)
+		}
+		if t.ext == nil {
+			return // a plain Go task: nobody can wait for it
+		}
+	}
+	t.settle()
+}
+
+func (q *Queue) logTaskError(t *task) {
+	l := q.cfg.Logger
+	if l == nil {
+		return
+	}
+	attrs := []any{slog.String("task", t.ID()), slog.Int("attempts", int(t.attempts.Load())), slog.Any("error", t.err)}
+	if n := t.name(); n != "" {
+		attrs = append(attrs, slog.String("name", n))
+	}
+	var pe *PanicError
+	if errors.As(t.err, &pe) {
+		attrs = append(attrs, slog.String("stack", string(pe.Stack)))
+		l.Error("errand: task panicked", attrs...)
+		return
+	}
+	l.Error("errand: task failed", attrs...)
+}
+
+// Stats is a snapshot of a queue's counts. The gauges (Workers to Scheduled)
+// are the state at the moment of the call; the counters only grow. Once the
+// queue is closed, Submitted = Succeeded + Failed + Canceled.
+type Stats struct {
+	Workers   int // live worker goroutines
+	Idle      int // workers waiting for a task
+	Queued    int // tasks waiting for a worker
+	Running   int // tasks running
+	Scheduled int // tasks waiting in the scheduler: delayed, or backing off before a retry
+
+	Submitted uint64 // tasks accepted
+	Succeeded uint64 // tasks whose last attempt returned nil
+	Failed    uint64 // tasks whose last attempt returned an error
+	Canceled  uint64 // tasks canceled, or dropped by Shutdown or Close
+	Rejected  uint64 // submissions refused for want of room (never accepted, not in Submitted)
+	Retried   uint64 // attempts that failed and were scheduled again
+	Panicked  uint64 // attempts that panicked
+}
+
+// Stats returns the queue's counts. It is exact: every number is read at one
+// instant under the queue's lock. Safe for concurrent use, also from OnEvent.
+func (q *Queue) Stats() Stats {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	s := q.stats
+	s.Workers, s.Idle, s.Running = q.workers, len(q.idle), q.running
+	s.Queued, s.Scheduled = q.liveQueuedLocked(), q.sched.len()
+	return s
+}

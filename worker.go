@@ -1,0 +1,325 @@
+package errand
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"slices"
+	"time"
+)
+
+// worker is one goroutine of the pool. It runs tasks until it has waited
+// IdleTimeout for one, is told to exit (Resize, Shutdown, Close), or finds the
+// queue closing with nothing left to run.
+type worker struct {
+	wake  chan run    // a task handed to a parked worker; the zero run means exit
+	timer *time.Timer // idle timeout, reused
+	cur   *task       // the task running, guarded by Queue.mu
+}
+
+// run is a claimed attempt: the task and the context it runs with.
+type run struct {
+	t *task
+	a *attemptCtx
+}
+
+// lightRun is the task and first attempt context of a plain Go task, made in
+// one allocation when a worker takes it.
+type lightRun struct {
+	t task
+	a attemptCtx
+}
+
+var errGoexit = errors.New("errand: task called runtime.Goexit")
+
+// dispatchLocked gives a task that has just become Queued to a parked worker,
+// to a new worker if the pool may grow, or else to the pending queue.
+func (q *Queue) dispatchLocked(it item, prio int) {
+	if n := len(q.idle); n > 0 {
+		w := q.idle[n-1]
+		q.idle[n-1] = nil
+		q.idle = q.idle[:n-1]
+		w.wake <- q.claimLocked(w, it, nil)
+		return
+	}
+	if q.workers < q.max {
+		q.startWorkerLocked(it)
+		return
+	}
+	q.pending.push(it, prio)
+}
+
+func (q *Queue) startWorkerLocked(it item) {
+	w := &worker{wake: make(chan run, 1)}
+	q.workers++
+	q.all[w] = struct{}{}
+	r := q.claimLocked(w, it, nil)
+	q.wg.Add(1)
+	go q.work(w, r)
+}
+
+// claimLocked makes it w's running task and prepares its attempt context.
+// spare, if it points to a non-nil lightRun, is used (and cleared) for a plain
+// Go task instead of allocating under the lock.
+func (q *Queue) claimLocked(w *worker, it item, spare **lightRun) run {
+	t, a := it.t, (*attemptCtx)(nil)
+	if t == nil {
+		var lr *lightRun
+		if spare != nil && *spare != nil {
+			lr, *spare = *spare, nil
+		} else {
+			lr = new(lightRun)
+		}
+		t, a = &lr.t, &lr.a
+		t.q, t.fn, t.parent, t.heapIdx = q, it.fn, it.ctx, -1
+	} else {
+		a = new(attemptCtx)
+	}
+	a.q, a.values = q, t.parent
+	t.status.Store(int32(Running))
+	t.attempts.Add(1)
+	t.cur = a
+	w.cur = t
+	q.running++
+	timeout := q.cfg.Timeout
+	if t.ext != nil && t.ext.hasTimeout {
+		timeout = t.ext.timeout
+	}
+	a.startTimer(timeout)
+	if q.cfg.OnEvent != nil {
+		now := q.clock()
+		q.emitLocked(Event{Kind: EventStarted, Wait: time.Duration(now - t.mark)}, t)
+	}
+	return run{t: t, a: a}
+}
+
+// nextLocked takes the next live task from the pending queue for w.
+func (q *Queue) nextLocked(w *worker, spare **lightRun) (run, bool) {
+	for {
+		it, ok := q.pending.pop()
+		if !ok {
+			return run{}, false
+		}
+		if it.t != nil && Status(it.t.status.Load()) != Queued {
+			q.tombs-- // canceled while it waited
+			continue
+		}
+		q.wakeWaiterLocked()
+		return q.claimLocked(w, it, spare), true
+	}
+}
+
+// work is a worker goroutine's body, started with its first task.
+func (q *Queue) work(w *worker, r run) {
+	clean := false
+	defer func() {
+		if !clean { // the task called runtime.Goexit: settle it and leave
+			r.a.cancel(context.Canceled)
+			q.mu.Lock()
+			done := q.settleAttemptLocked(w, r.t, errGoexit, 0)
+			q.workers--
+			delete(q.all, w)
+			if q.state != stateClosed {
+				q.growLocked() // a replacement for the waiting tasks
+			}
+			if q.workers == 0 && q.state != stateOpen {
+				q.closeDrainedLocked()
+			}
+			q.mu.Unlock()
+			if done {
+				q.settle(r.t)
+			}
+		}
+		q.wg.Done()
+	}()
+	var spare *lightRun
+	for {
+		start := time.Time{}
+		if q.cfg.OnEvent != nil {
+			start = q.now()
+		}
+		err := q.execute(r)
+		r.a.cancel(context.Canceled)
+		var took time.Duration
+		if !start.IsZero() {
+			took = q.now().Sub(start)
+		}
+		if spare == nil {
+			spare = new(lightRun)
+		}
+
+		q.mu.Lock()
+		t := r.t
+		done := q.settleAttemptLocked(w, t, err, took)
+		var ok bool
+		if q.workers <= q.max {
+			r, ok = q.nextLocked(w, &spare)
+		}
+		if !ok {
+			if q.state != stateOpen || q.workers > q.max {
+				q.exitLocked(w)
+				clean = true
+				q.mu.Unlock()
+				if done {
+					q.settle(t)
+				}
+				return
+			}
+			q.idle = append(q.idle, w)
+		}
+		q.mu.Unlock()
+		if done {
+			q.settle(t)
+		}
+		if !ok {
+			if r, ok = q.park(w); !ok {
+				clean = true
+				return
+			}
+		}
+	}
+}
+
+// execute runs one attempt through the middleware, turning a panic into a
+// *PanicError.
+func (q *Queue) execute(r run) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = &PanicError{Value: v, Stack: debug.Stack()}
+		}
+	}()
+	if q.handler != nil {
+		return q.handler(r.a, r.t.info())
+	}
+	return r.t.call(r.a)
+}
+
+// park waits for a task to be handed to w. It reports false if w must exit,
+// having been removed from the pool by whoever decided so.
+func (q *Queue) park(w *worker) (run, bool) {
+	if w.timer == nil {
+		w.timer = time.NewTimer(q.cfg.IdleTimeout)
+	} else {
+		w.timer.Reset(q.cfg.IdleTimeout)
+	}
+	select {
+	case r := <-w.wake:
+		w.timer.Stop()
+		return r, r.t != nil
+	case <-w.timer.C:
+	}
+	q.mu.Lock()
+	if i := slices.Index(q.idle, w); i >= 0 {
+		q.idle = slices.Delete(q.idle, i, i+1)
+		q.exitLocked(w)
+		q.mu.Unlock()
+		return run{}, false
+	}
+	q.mu.Unlock()
+	r := <-w.wake // taken from the idle list just as the timer fired
+	return r, r.t != nil
+}
+
+// exitLocked removes w from the pool.
+func (q *Queue) exitLocked(w *worker) {
+	q.workers--
+	delete(q.all, w)
+	if q.workers == 0 && q.state != stateOpen {
+		q.closeDrainedLocked()
+	}
+}
+
+// settleAttemptLocked records how an attempt of t ended: success, final
+// failure, cancellation, or a retry scheduled. It reports whether t reached a
+// final state, in which case the caller calls q.settle(t) without the lock.
+func (q *Queue) settleAttemptLocked(w *worker, t *task, err error, took time.Duration) bool {
+	w.cur, t.cur = nil, nil
+	q.running--
+	panicked := err != nil && isPanic(err)
+	if panicked {
+		q.stats.Panicked++
+	}
+	switch {
+	case err == nil:
+		q.finishLocked(t, Succeeded, nil, took)
+		return true
+	case t.stopping == ErrClosed:
+		q.finishLocked(t, Canceled, closedError(unwrapControl(err)), took)
+		return true
+	case t.stopping != nil:
+		q.finishLocked(t, Canceled, canceledError(unwrapControl(err)), took)
+		return true
+	}
+	policy := &q.cfg.Retry
+	if t.ext != nil && t.ext.retry != nil {
+		policy = t.ext.retry
+	}
+	attempt := int(t.attempts.Load())
+	d, retry := policy.retryDelay(attempt, err)
+	if !retry {
+		q.finishLocked(t, Failed, unwrapControl(err), took)
+		return true
+	}
+	if q.state != stateOpen {
+		q.finishLocked(t, Canceled, closedError(unwrapControl(err)), took)
+		return true
+	}
+	q.stats.Retried++
+	t.err = unwrapControl(err)
+	t.status.Store(int32(Retrying))
+	t.at = q.clock() + int64(d)
+	if q.cfg.OnEvent != nil {
+		q.emitLocked(Event{Kind: EventRetrying, Err: t.err, Duration: took, RetryAt: q.timeAt(t.at), Panicked: panicked}, t)
+	}
+	if l := q.cfg.Logger; l != nil {
+		l.Warn("errand: attempt failed, retrying", slog.String("task", t.ID()), slog.String("name", t.name()),
+			slog.Int("attempt", attempt), slog.Duration("backoff", d), slog.Any("error", t.err))
+	}
+	q.sched.pushLocked(q, t)
+	return false
+}
+
+// Resize changes the most tasks running at once to n (n >= 1). Growing starts
+// workers for waiting tasks at once; shrinking lets idle workers go at once
+// and busy ones as their tasks finish. No task is lost or run twice. Returns
+// ErrClosed after Shutdown or Close. Safe for concurrent use.
+func (q *Queue) Resize(n int) error {
+	if q == nil {
+		return errNilQueue
+	}
+	if n < 1 {
+		return fmt.Errorf("errand: Resize(%d): want 1 or more workers", n)
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.state != stateOpen {
+		return ErrClosed
+	}
+	q.max = n
+	for q.workers > q.max && len(q.idle) > 0 {
+		w := q.idle[len(q.idle)-1]
+		q.idle = q.idle[:len(q.idle)-1]
+		q.exitLocked(w)
+		w.wake <- run{}
+	}
+	q.growLocked()
+	return nil
+}
+
+// growLocked starts workers for waiting tasks while the pool may grow.
+func (q *Queue) growLocked() {
+	for q.workers < q.max {
+		it, ok := q.pending.pop()
+		if !ok {
+			return
+		}
+		if it.t != nil && Status(it.t.status.Load()) != Queued {
+			q.tombs--
+			continue
+		}
+		q.wakeWaiterLocked()
+		q.startWorkerLocked(it)
+	}
+}
