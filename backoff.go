@@ -46,9 +46,10 @@ func (p RetryPolicy) validate() error {
 	case Exponential:
 		return b.validate()
 	case *Exponential:
-		if b != nil {
-			return b.validate()
+		if b == nil {
+			return errors.New("errand: RetryPolicy.Backoff is a nil *Exponential")
 		}
+		return b.validate()
 	case Constant:
 		if b < 0 {
 			return fmt.Errorf("errand: Constant backoff is %v, want 0 or more", time.Duration(b))

@@ -102,7 +102,9 @@ func (c *attemptCtx) startTimer(d time.Duration) {
 		return
 	}
 	c.deadline = c.q.now().Add(d)
+	c.mu.Lock() // the timer may fire before the assignment completes
 	c.timer = time.AfterFunc(d, func() { c.cancel(context.DeadlineExceeded) })
+	c.mu.Unlock()
 }
 
 // cancel cancels c with err (context.Canceled or context.DeadlineExceeded)

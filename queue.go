@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 
@@ -105,21 +106,23 @@ type Queue struct {
 	now     func() time.Time // the clock seam; time.Now (testing/synctest fakes it)
 	epoch   time.Time
 
-	mu      sync.Mutex
-	state   queueState
-	max     int // current worker bound (Resize)
-	workers int // live worker goroutines
-	running int
-	idle    []*worker // parked workers, most recent last
-	all     map[*worker]struct{}
-	pending pending
-	tombs   int // canceled tasks still in pending
-	waiters []*roomWaiter
-	keys    map[string]*task
-	stats   Stats
-	sched   scheduler
-	drained chan struct{} // closed once closing and no worker is left
-	wg      sync.WaitGroup
+	mu        sync.Mutex
+	state     queueState
+	max       int // current worker bound (Resize)
+	workers   int // live worker goroutines
+	running   int
+	idle      []*worker // parked workers, most recent last
+	all       map[*worker]struct{}
+	pending   pending
+	tombs     int // canceled tasks still in pending
+	waiters   []*roomWaiter
+	granted   int // room promised to woken waiters that have not yet taken it
+	keys      map[string]*task
+	recurring map[*Recurring]struct{}
+	stats     Stats
+	sched     scheduler
+	drained   chan struct{} // closed once closing and no worker is left
+	wg        sync.WaitGroup
 
 	idMu   sync.Mutex
 	idRand *bufio.Reader
@@ -374,18 +377,28 @@ func (q *Queue) newID() string {
 	return id.String()
 }
 
-// roomWaiter is a submission blocked on Capacity.
-type roomWaiter struct{ ch chan struct{} }
+// roomWaiter is a submission blocked on Capacity. wakeWaiterLocked grants it
+// a place (counted in Queue.granted until it takes it) and closes ch;
+// beginCloseLocked closes ch without a grant.
+type roomWaiter struct {
+	ch      chan struct{}
+	granted bool
+}
 
 // liveQueuedLocked is the number of tasks waiting for a worker.
 func (q *Queue) liveQueuedLocked() int { return q.pending.len() - q.tombs }
 
+// hasRoomLocked reports whether one more task may wait for a worker.
+func (q *Queue) hasRoomLocked() bool {
+	return q.liveQueuedLocked()+q.granted < q.cfg.Capacity
+}
+
 // waitRoomLocked returns once the queue has room for one more waiting task,
-// or with ErrQueueFull, ErrClosed or ctx's error. It may release q.mu while
-// it waits; it returns with q.mu held.
+// or with ErrQueueFull, ErrClosed or ctx's error. Blocked submissions are
+// admitted in the order they arrived. It may release q.mu while it waits; it
+// returns with q.mu held.
 func (q *Queue) waitRoomLocked(ctx context.Context, o *taskOptions) error {
-	capacity := q.cfg.Capacity
-	if capacity == 0 || (q.liveQueuedLocked() < capacity && len(q.waiters) == 0) {
+	if q.cfg.Capacity == 0 || (len(q.waiters) == 0 && q.hasRoomLocked()) {
 		return nil
 	}
 	if ctx.Value(queueKey{}) == q {
@@ -397,49 +410,43 @@ func (q *Queue) waitRoomLocked(ctx context.Context, o *taskOptions) error {
 	}
 	w := &roomWaiter{ch: make(chan struct{})}
 	q.waiters = append(q.waiters, w)
-	for {
-		q.mu.Unlock()
-		select {
-		case <-w.ch:
-			q.mu.Lock()
-			if q.state != stateOpen {
-				return ErrClosed
-			}
-			if q.liveQueuedLocked() < capacity {
-				q.wakeWaiterLocked() // room for more than one: pass it on
-				return nil
-			}
-			// Someone took the room first; wait again at the front.
-			w.ch = make(chan struct{})
-			q.waiters = append([]*roomWaiter{w}, q.waiters...)
-		case <-ctx.Done():
-			q.mu.Lock()
-			removed := false
-			for i, x := range q.waiters {
-				if x == w {
-					q.waiters = append(q.waiters[:i], q.waiters[i+1:]...)
-					removed = true
-					break
-				}
-			}
-			if !removed {
-				q.wakeWaiterLocked() // we were woken too late: pass the wake-up on
-			}
-			if q.state != stateOpen {
-				return ErrClosed
-			}
-			q.rejectLocked(o, ctx.Err())
-			return ctx.Err()
+	q.mu.Unlock()
+	select {
+	case <-w.ch:
+		q.mu.Lock()
+		if w.granted {
+			q.granted-- // the place is ours; the caller fills it under this lock
 		}
+		if q.state != stateOpen {
+			q.wakeWaiterLocked()
+			return ErrClosed
+		}
+		return nil
+	case <-ctx.Done():
+		q.mu.Lock()
+		if w.granted {
+			q.granted-- // give the place back, to the next in line
+			q.wakeWaiterLocked()
+		} else if i := slices.Index(q.waiters, w); i >= 0 {
+			q.waiters = slices.Delete(q.waiters, i, i+1)
+		}
+		if q.state != stateOpen {
+			return ErrClosed
+		}
+		q.rejectLocked(o, ctx.Err())
+		return ctx.Err()
 	}
 }
 
-// wakeWaiterLocked lets the first blocked submission go if there is room.
+// wakeWaiterLocked grants room to blocked submissions, first come first
+// served, while there is room. Call it whenever a waiting place frees up.
 func (q *Queue) wakeWaiterLocked() {
-	if len(q.waiters) > 0 && q.liveQueuedLocked() < q.cfg.Capacity {
+	for len(q.waiters) > 0 && q.hasRoomLocked() {
 		w := q.waiters[0]
 		q.waiters[0] = nil
 		q.waiters = q.waiters[1:]
+		w.granted = true
+		q.granted++
 		close(w.ch)
 	}
 }
@@ -557,6 +564,7 @@ type Stats struct {
 	Rejected  uint64 // submissions refused for want of room (never accepted, not in Submitted)
 	Retried   uint64 // attempts that failed and were scheduled again
 	Panicked  uint64 // attempts that panicked
+	Skipped   uint64 // recurring runs skipped because the previous run was still waiting or running
 }
 
 // Stats returns the queue's counts. It is exact: every number is read at one
@@ -566,6 +574,6 @@ func (q *Queue) Stats() Stats {
 	defer q.mu.Unlock()
 	s := q.stats
 	s.Workers, s.Idle, s.Running = q.workers, len(q.idle), q.running
-	s.Queued, s.Scheduled = q.liveQueuedLocked(), q.sched.len()
+	s.Queued, s.Scheduled = q.liveQueuedLocked(), q.sched.len()-len(q.recurring)
 	return s
 }

@@ -2,11 +2,11 @@ package errand
 
 import "time"
 
-// scheduler holds the tasks that wait for a time: delayed tasks (WithDelay,
-// WithRunAt) and tasks backing off before a retry. It is a binary heap by due
-// time, drained by one timer goroutine that the queue starts with the first
-// such task and stops in Shutdown or Close. A waiting task costs its heap
-// entry (24 bytes) and no goroutine or timer of its own.
+// scheduler holds what waits for a time: delayed tasks (WithDelay, WithRunAt),
+// tasks backing off before a retry, and recurring schedules. It is a binary
+// heap by due time, drained by one timer goroutine that the queue starts with
+// the first entry and stops in Shutdown or Close. A waiting task or schedule
+// costs its heap entry (32 bytes) and no goroutine or timer of its own.
 // Its fields are guarded by Queue.mu.
 type scheduler struct {
 	heap    []timerEntry
@@ -17,10 +17,20 @@ type scheduler struct {
 	done    chan struct{} // closed when the goroutine has exited
 }
 
+// timerEntry is a task (t) or a recurring schedule (r) due at a time.
 type timerEntry struct {
 	at  int64 // queue clock, nanoseconds
 	seq uint64
 	t   *task
+	r   *Recurring
+}
+
+func (e *timerEntry) setIndex(i int) {
+	if e.t != nil {
+		e.t.heapIdx = int32(i)
+	} else {
+		e.r.heapIdx = int32(i)
+	}
 }
 
 func (s *scheduler) len() int { return len(s.heap) }
@@ -28,10 +38,17 @@ func (s *scheduler) len() int { return len(s.heap) }
 // pushLocked adds t, due at t.at, and makes sure the timer goroutine is
 // running and aware of it.
 func (s *scheduler) pushLocked(q *Queue, t *task) {
+	s.pushEntryLocked(q, timerEntry{at: t.at, t: t})
+}
+
+// pushEntryLocked adds e and makes sure the timer goroutine is running and
+// aware of it.
+func (s *scheduler) pushEntryLocked(q *Queue, e timerEntry) {
 	s.seq++
-	s.heap = append(s.heap, timerEntry{at: t.at, seq: s.seq, t: t})
+	e.seq = s.seq
+	s.heap = append(s.heap, e)
 	i := len(s.heap) - 1
-	t.heapIdx = int32(i)
+	s.heap[i].setIndex(i)
 	s.up(i)
 	if !s.started {
 		s.started = true
@@ -41,7 +58,7 @@ func (s *scheduler) pushLocked(q *Queue, t *task) {
 		go q.timerLoop()
 		return
 	}
-	if t.heapIdx == 0 {
+	if s.heap[0].seq == e.seq {
 		select {
 		case s.wake <- struct{}{}:
 		default:
@@ -50,9 +67,12 @@ func (s *scheduler) pushLocked(q *Queue, t *task) {
 }
 
 // removeLocked takes t out of the heap, if it is there.
-func (s *scheduler) removeLocked(t *task) {
-	i := int(t.heapIdx)
-	if i < 0 || i >= len(s.heap) || s.heap[i].t != t {
+func (s *scheduler) removeLocked(t *task) { s.removeEntryLocked(int(t.heapIdx), t, nil) }
+
+// removeEntryLocked takes the entry at index i out of the heap if it is t's
+// or r's.
+func (s *scheduler) removeEntryLocked(i int, t *task, r *Recurring) {
+	if i < 0 || i >= len(s.heap) || s.heap[i].t != t || s.heap[i].r != r {
 		return
 	}
 	n := len(s.heap) - 1
@@ -65,29 +85,35 @@ func (s *scheduler) removeLocked(t *task) {
 		s.down(i)
 		s.up(i)
 	}
-	t.heapIdx = -1
+	if t != nil {
+		t.heapIdx = -1
+	} else {
+		r.heapIdx = -1
+	}
 }
 
-// popDueLocked removes and returns the earliest task due at or before now, or
-// returns the time until the earliest is due (-1 if none).
-func (s *scheduler) popDueLocked(now int64) (*task, time.Duration) {
+// popDueLocked removes and returns the earliest entry due at or before now,
+// or reports the time until the earliest is due (-1 if none).
+func (s *scheduler) popDueLocked(now int64) (timerEntry, time.Duration, bool) {
 	if len(s.heap) == 0 {
-		return nil, -1
+		return timerEntry{}, -1, false
 	}
-	if e := s.heap[0]; e.at > now {
-		return nil, time.Duration(e.at - now)
+	e := s.heap[0]
+	if e.at > now {
+		return timerEntry{}, time.Duration(e.at - now), false
 	}
-	t := s.heap[0].t
-	s.removeLocked(t)
-	return t, 0
+	s.removeEntryLocked(0, e.t, e.r)
+	return e, 0, true
 }
 
-// drainLocked empties the heap and returns its tasks.
+// drainLocked empties the heap and returns its tasks; schedules are dropped.
 func (s *scheduler) drainLocked() []*task {
-	ts := make([]*task, len(s.heap))
-	for i, e := range s.heap {
-		e.t.heapIdx = -1
-		ts[i] = e.t
+	var ts []*task
+	for _, e := range s.heap {
+		e.setIndex(-1)
+		if e.t != nil {
+			ts = append(ts, e.t)
+		}
 	}
 	s.heap = nil
 	return ts
@@ -109,11 +135,16 @@ func (q *Queue) timerLoop() {
 		}
 		wait := time.Duration(-1)
 		for {
-			t, d := s.popDueLocked(q.clock())
-			if t == nil {
+			e, d, ok := s.popDueLocked(q.clock())
+			if !ok {
 				wait = d
 				break
 			}
+			if e.r != nil {
+				q.fireLocked(e.r, q.now())
+				continue
+			}
+			t := e.t
 			t.status.Store(int32(Queued))
 			if q.tracking() {
 				t.mark = q.clock()
@@ -145,8 +176,8 @@ func (s *scheduler) less(i, j int) bool {
 
 func (s *scheduler) swap(i, j int) {
 	s.heap[i], s.heap[j] = s.heap[j], s.heap[i]
-	s.heap[i].t.heapIdx = int32(i)
-	s.heap[j].t.heapIdx = int32(j)
+	s.heap[i].setIndex(i)
+	s.heap[j].setIndex(j)
 }
 
 func (s *scheduler) up(i int) {

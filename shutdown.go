@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"time"
 )
 
 // Shutdown stops the queue gracefully, like http.Server.Shutdown: it stops
@@ -81,6 +82,10 @@ func (q *Queue) beginCloseLocked() []*task {
 	for _, t := range dropped {
 		q.finishLocked(t, Canceled, closedError(t.err), 0)
 	}
+	for r := range q.recurring {
+		r.next = time.Time{}
+	}
+	q.recurring = nil
 	if q.sched.started {
 		close(q.sched.stop)
 	}

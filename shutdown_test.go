@@ -115,9 +115,11 @@ func TestShutdownIdleQueue(t *testing.T) {
 		expectStats(t, fresh, Stats{})
 
 		q := newQueue(t, Config{Workers: 3})
+		gate := make(chan struct{}) // hold each task until all three have their own worker
 		for range 3 {
-			mustSubmit(t, q, func(context.Context) (int, error) { return 0, nil })
+			mustSubmit(t, q, func(context.Context) (int, error) { <-gate; return 0, nil })
 		}
+		close(gate)
 		synctest.Wait()
 		expectStats(t, q, Stats{Workers: 3, Idle: 3, Submitted: 3, Succeeded: 3})
 		t0 := time.Now()

@@ -68,6 +68,7 @@ type taskExt struct {
 	timeout    time.Duration
 	hasTimeout bool
 	retry      *RetryPolicy
+	schedule   *Recurring // the schedule this task is a run of
 	unlink     func() bool
 }
 
@@ -100,7 +101,12 @@ func (t *task) ID() string {
 }
 
 func (t *task) info() TaskInfo {
+	schedule := ""
+	if t.ext != nil && t.ext.schedule != nil {
+		schedule = t.ext.schedule.id
+	}
 	return TaskInfo{
+		Schedule:  schedule,
 		ID:        t.ID(),
 		Name:      t.name(),
 		Priority:  t.prio,
@@ -170,6 +176,7 @@ type TaskInfo struct {
 	Priority  int       // from WithPriority
 	Attempt   int       // the attempt running or just finished, counting from 1; 0 before the first
 	Submitted time.Time // when the task last entered the queue (at submit, or when a delay or retry came due)
+	Schedule  string    // for a run of a recurring schedule, the Recurring's ID; empty otherwise
 
 	t *task
 }

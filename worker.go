@@ -42,10 +42,12 @@ func (q *Queue) dispatchLocked(it item, prio int) {
 		q.idle[n-1] = nil
 		q.idle = q.idle[:n-1]
 		w.wake <- q.claimLocked(w, it, nil)
+		q.wakeWaiterLocked() // a place granted to this task was not used
 		return
 	}
 	if q.workers < q.max {
 		q.startWorkerLocked(it)
+		q.wakeWaiterLocked()
 		return
 	}
 	q.pending.push(it, prio)
@@ -118,7 +120,7 @@ func (q *Queue) work(w *worker, r run) {
 		if !clean { // the task called runtime.Goexit: settle it and leave
 			r.a.cancel(context.Canceled)
 			q.mu.Lock()
-			done := q.settleAttemptLocked(w, r.t, errGoexit, 0)
+			done := q.settleAttemptLocked(w, r.t, errGoexit, q.retryDecision(r.t, errGoexit), 0)
 			q.workers--
 			delete(q.all, w)
 			if q.state != stateClosed {
@@ -142,6 +144,7 @@ func (q *Queue) work(w *worker, r run) {
 		}
 		err := q.execute(r)
 		r.a.cancel(context.Canceled)
+		retry := q.retryDecision(r.t, err)
 		var took time.Duration
 		if !start.IsZero() {
 			took = q.now().Sub(start)
@@ -152,7 +155,7 @@ func (q *Queue) work(w *worker, r run) {
 
 		q.mu.Lock()
 		t := r.t
-		done := q.settleAttemptLocked(w, t, err, took)
+		done := q.settleAttemptLocked(w, t, err, retry, took)
 		var ok bool
 		if q.workers <= q.max {
 			r, ok = q.nextLocked(w, &spare)
@@ -180,6 +183,35 @@ func (q *Queue) work(w *worker, r run) {
 			}
 		}
 	}
+}
+
+// retryDecision is what the retry policy said of a failed attempt.
+type retryDecision struct {
+	ok    bool
+	delay time.Duration
+	err   error // a *PanicError if RetryIf or Backoff panicked
+}
+
+// retryDecision consults t's retry policy about err, without Queue.mu: the
+// policy's RetryIf and Backoff are user code. A panic in them fails the task.
+func (q *Queue) retryDecision(t *task, err error) (d retryDecision) {
+	if err == nil {
+		return d
+	}
+	policy := &q.cfg.Retry
+	if t.ext != nil && t.ext.retry != nil {
+		policy = t.ext.retry
+	}
+	if policy.MaxAttempts <= 1 {
+		return d
+	}
+	defer func() {
+		if v := recover(); v != nil {
+			d = retryDecision{err: &PanicError{Value: fmt.Sprintf("retry policy: %v", v), Stack: debug.Stack()}}
+		}
+	}()
+	d.delay, d.ok = policy.retryDelay(int(t.attempts.Load()), err)
+	return d
 }
 
 // execute runs one attempt through the middleware, turning a panic into a
@@ -234,7 +266,7 @@ func (q *Queue) exitLocked(w *worker) {
 // settleAttemptLocked records how an attempt of t ended: success, final
 // failure, cancellation, or a retry scheduled. It reports whether t reached a
 // final state, in which case the caller calls q.settle(t) without the lock.
-func (q *Queue) settleAttemptLocked(w *worker, t *task, err error, took time.Duration) bool {
+func (q *Queue) settleAttemptLocked(w *worker, t *task, err error, retry retryDecision, took time.Duration) bool {
 	w.cur, t.cur = nil, nil
 	q.running--
 	panicked := err != nil && isPanic(err)
@@ -252,16 +284,14 @@ func (q *Queue) settleAttemptLocked(w *worker, t *task, err error, took time.Dur
 		q.finishLocked(t, Canceled, canceledError(unwrapControl(err)), took)
 		return true
 	}
-	policy := &q.cfg.Retry
-	if t.ext != nil && t.ext.retry != nil {
-		policy = t.ext.retry
+	if retry.err != nil {
+		err = retry.err // the policy itself panicked
 	}
-	attempt := int(t.attempts.Load())
-	d, retry := policy.retryDelay(attempt, err)
-	if !retry {
+	if !retry.ok {
 		q.finishLocked(t, Failed, unwrapControl(err), took)
 		return true
 	}
+	attempt, d := int(t.attempts.Load()), retry.delay
 	if q.state != stateOpen {
 		q.finishLocked(t, Canceled, closedError(unwrapControl(err)), took)
 		return true
