@@ -134,3 +134,48 @@ func BenchmarkDelay(b *testing.B) {
 	b.StopTimer()
 	q.Close()
 }
+
+// BenchmarkGoBounded is BenchmarkGo with Capacity 1024: the producer blocks
+// when the queue is full, as it would on a buffered channel.
+func BenchmarkGoBounded(b *testing.B) {
+	q := benchQueue(b, Config{Workers: 64, Capacity: 1024})
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	fn := func(context.Context) error { wg.Done(); return nil }
+	b.ReportAllocs()
+	b.ResetTimer()
+	wg.Add(b.N)
+	for range b.N {
+		if err := q.Go(ctx, fn); err != nil {
+			b.Fatal(err)
+		}
+	}
+	wg.Wait()
+	b.StopTimer()
+	q.Close()
+}
+
+// BenchmarkBaselineChan is the yardstick for BenchmarkGoBounded: 64
+// goroutines draining a buffered chan func() of 1024.
+func BenchmarkBaselineChan(b *testing.B) {
+	ch := make(chan func(), 1024)
+	var wg, pool sync.WaitGroup
+	for range 64 {
+		pool.Go(func() {
+			for f := range ch {
+				f()
+			}
+		})
+	}
+	fn := func() { wg.Done() }
+	b.ReportAllocs()
+	b.ResetTimer()
+	wg.Add(b.N)
+	for range b.N {
+		ch <- fn
+	}
+	wg.Wait()
+	b.StopTimer()
+	close(ch)
+	pool.Wait()
+}

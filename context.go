@@ -130,3 +130,23 @@ func (c *attemptCtx) cancel(err error) {
 		go a.f()
 	}
 }
+
+// mergedCtx is the context of a plain task whose submitting context carried
+// values: the queue's shared context for plain tasks, with those values.
+type mergedCtx struct {
+	base   *attemptCtx
+	values context.Context
+}
+
+func (c *mergedCtx) Deadline() (time.Time, bool)           { return c.base.Deadline() }
+func (c *mergedCtx) Done() <-chan struct{}                 { return c.base.Done() }
+func (c *mergedCtx) Err() error                            { return c.base.Err() }
+func (c *mergedCtx) AfterFunc(f func()) (stop func() bool) { return c.base.AfterFunc(f) }
+func (c *mergedCtx) String() string                        { return "errand.mergedCtx" }
+
+func (c *mergedCtx) Value(key any) any {
+	if _, ok := key.(queueKey); ok {
+		return c.base.q
+	}
+	return c.values.Value(key)
+}

@@ -30,7 +30,7 @@ func (q *Queue) emitLocked(e Event, t *task) {
 	if q.cfg.OnEvent == nil {
 		return
 	}
-	e.Task = t.info()
+	e.Task = t.infoLocked()
 	e.Time = q.now()
 	q.events.push(e)
 }

@@ -11,8 +11,10 @@ import (
 // will never run (canceled while waiting, or dropped because the queue
 // closed). Its methods are safe for concurrent use; a nil *Future is not.
 //
-// A future costs one allocation, shared with the task it tracks; Done and an
-// Await that has to wait add one channel.
+// A future and its task are one allocation of 112 bytes plus the result
+// (128 bytes for an int), and it waits in the queue as 32 more; each attempt
+// adds one context (112 bytes); Done, or an Await that has to wait, adds a
+// channel.
 type Future[T any] struct {
 	t   task
 	fn  func(context.Context) (T, error)
@@ -69,7 +71,7 @@ func (f *Future[T]) Result() (T, error) {
 // (with ErrCanceled wrapping its error, or with its result if it succeeds
 // anyway), and it is not retried. Cancel reports whether it did either; it
 // returns false if the task has already finished or been canceled.
-func (f *Future[T]) Cancel() bool { return f.t.q.cancel(&f.t, ErrCanceled) }
+func (f *Future[T]) Cancel() bool { return f.t.q.cancel(&f.t, stopCanceled) }
 
 // Status reports where the task is now.
 func (f *Future[T]) Status() Status { return Status(f.t.status.Load()) }

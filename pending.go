@@ -2,117 +2,104 @@ package errand
 
 import "context"
 
-// item is a task waiting in the queue. A plain fire-and-forget task (Go with
-// no options) waits as just its function and context, with no task struct: it
-// is materialized when a worker takes it. Every other task waits as t.
+// item is a task waiting in the queue: 32 bytes. A plain fire-and-forget task
+// (Go with no options) waits as just its function and the submitter's values
+// (nil for context.Background), with no task struct. Every other task waits
+// as t.
 type item struct {
 	t   *task
 	fn  func(context.Context) error
 	ctx context.Context
 }
 
-// pending holds the tasks waiting for a worker: a ring buffer in submission
-// order, or under OrderPriority a binary heap by priority, then sequence.
-// It is guarded by Queue.mu.
+// pending holds the tasks waiting for a worker, guarded by Queue.mu. Under
+// OrderFIFO it is one ring buffer. Under OrderPriority it is one ring per
+// priority level that has tasks waiting, and a max-heap of those levels: a
+// push or pop costs O(1) within a level, plus O(log L) when a level appears
+// or empties, L being the number of distinct priorities waiting.
 type pending struct {
 	priority bool
-
-	ring       []item // len is a power of two, or 0
-	head, size int
-
-	heap []prioItem
-	seq  uint64
+	fifo     ring
+	levels   map[int]*level
+	heap     []*level // non-empty levels, highest priority first
+	free     []*level // emptied levels, kept for reuse
+	size     int
 }
 
-type prioItem struct {
-	it   item
+type level struct {
 	prio int
-	seq  uint64
+	r    ring
 }
 
-func (p *pending) len() int {
-	if p.priority {
-		return len(p.heap)
-	}
-	return p.size
-}
+func (p *pending) len() int { return p.size }
 
 func (p *pending) push(it item, prio int) {
-	if p.priority {
-		p.seq++
-		p.heap = append(p.heap, prioItem{it: it, prio: prio, seq: p.seq})
-		p.up(len(p.heap) - 1)
+	p.size++
+	if !p.priority {
+		p.fifo.push(it)
 		return
 	}
-	if p.size == len(p.ring) {
-		p.resize(max(2*len(p.ring), 16))
+	l := p.levels[prio]
+	if l == nil {
+		if n := len(p.free); n > 0 {
+			l, p.free = p.free[n-1], p.free[:n-1]
+			l.prio = prio
+		} else {
+			l = &level{prio: prio}
+		}
+		if p.levels == nil {
+			p.levels = make(map[int]*level)
+		}
+		p.levels[prio] = l
+		p.heap = append(p.heap, l)
+		p.up(len(p.heap) - 1)
 	}
-	p.ring[(p.head+p.size)&(len(p.ring)-1)] = it
-	p.size++
+	l.r.push(it)
 }
 
 func (p *pending) pop() (item, bool) {
-	if p.priority {
+	if p.size == 0 {
+		return item{}, false
+	}
+	p.size--
+	if !p.priority {
+		return p.fifo.pop(), true
+	}
+	l := p.heap[0]
+	it := l.r.pop()
+	if l.r.size == 0 {
 		n := len(p.heap) - 1
-		if n < 0 {
-			return item{}, false
-		}
-		it := p.heap[0].it
 		p.heap[0] = p.heap[n]
-		p.heap[n] = prioItem{}
+		p.heap[n] = nil
 		p.heap = p.heap[:n]
 		if n > 0 {
 			p.down(0)
 		}
-		if n == 0 && cap(p.heap) > 1024 {
-			p.heap = nil
+		delete(p.levels, l.prio)
+		if len(p.free) < 64 {
+			l.r.shrink()
+			p.free = append(p.free, l)
 		}
-		return it, true
-	}
-	if p.size == 0 {
-		return item{}, false
-	}
-	it := p.ring[p.head]
-	p.ring[p.head] = item{}
-	p.head = (p.head + 1) & (len(p.ring) - 1)
-	p.size--
-	if len(p.ring) > 1024 && p.size < len(p.ring)/8 {
-		p.resize(len(p.ring) / 4)
 	}
 	return it, true
 }
 
 // each calls f for every waiting item, in no particular order.
 func (p *pending) each(f func(item)) {
-	for i := range p.heap {
-		f(p.heap[i].it)
-	}
-	for i := 0; i < p.size; i++ {
-		f(p.ring[(p.head+i)&(len(p.ring)-1)])
+	p.fifo.each(f)
+	for _, l := range p.heap {
+		l.r.each(f)
 	}
 }
 
 func (p *pending) clear() {
-	p.ring, p.head, p.size, p.heap = nil, 0, 0, nil
-}
-
-func (p *pending) resize(n int) {
-	ring := make([]item, n)
-	for i := 0; i < p.size; i++ {
-		ring[i] = p.ring[(p.head+i)&(len(p.ring)-1)]
-	}
-	p.ring, p.head = ring, 0
-}
-
-func (p *pending) less(i, j int) bool {
-	a, b := &p.heap[i], &p.heap[j]
-	return a.prio > b.prio || (a.prio == b.prio && a.seq < b.seq)
+	*p = pending{priority: p.priority}
 }
 
 func (p *pending) up(i int) {
 	for i > 0 {
 		parent := (i - 1) / 2
-		if !p.less(i, parent) {
+		if p.heap[i].prio <= p.heap[parent].prio {
 			return
 		}
 		p.heap[i], p.heap[parent] = p.heap[parent], p.heap[i]
@@ -128,13 +115,89 @@ func (p *pending) down(i int) {
 			return
 		}
 		m := l
-		if r := l + 1; r < n && p.less(r, l) {
+		if r := l + 1; r < n && p.heap[r].prio > p.heap[l].prio {
 			m = r
 		}
-		if !p.less(m, i) {
+		if p.heap[m].prio <= p.heap[i].prio {
 			return
 		}
 		p.heap[i], p.heap[m] = p.heap[m], p.heap[i]
 		i = m
+	}
+}
+
+// ring is a FIFO of items in a list of fixed-size segments: pushing never
+// copies what waits, popping frees a segment as soon as it is drained, and
+// one drained segment is kept for reuse. A waiting item costs its 32 bytes.
+type ring struct {
+	head, tail *segment
+	hi, ti     int // next pop in head, next push in tail
+	size       int
+	spare      *segment
+}
+
+const segmentLen = 128
+
+type segment struct {
+	items [segmentLen]item
+	next  *segment
+}
+
+func (r *ring) push(it item) {
+	if r.tail == nil || r.ti == segmentLen {
+		s := r.spare
+		if s != nil {
+			r.spare = nil
+		} else {
+			s = new(segment)
+		}
+		if r.tail == nil {
+			r.head, r.hi = s, 0
+		} else {
+			r.tail.next = s
+		}
+		r.tail, r.ti = s, 0
+	}
+	r.tail.items[r.ti] = it
+	r.ti++
+	r.size++
+}
+
+func (r *ring) pop() item {
+	h := r.head
+	it := h.items[r.hi]
+	h.items[r.hi] = item{}
+	r.hi++
+	r.size--
+	if r.size == 0 { // head is tail: keep it, rewound
+		r.hi, r.ti = 0, 0
+		return it
+	}
+	if r.hi == segmentLen {
+		r.head, r.hi = h.next, 0
+		h.next = nil
+		r.spare = h
+	}
+	return it
+}
+
+func (r *ring) each(f func(item)) {
+	i := r.hi
+	for s := r.head; s != nil; s = s.next {
+		end := segmentLen
+		if s == r.tail {
+			end = r.ti
+		}
+		for ; i < end; i++ {
+			f(s.items[i])
+		}
+		i = 0
+	}
+}
+
+// shrink drops the memory of an empty ring.
+func (r *ring) shrink() {
+	if r.size == 0 {
+		*r = ring{}
 	}
 }

@@ -47,7 +47,10 @@ type Config struct {
 	Workers int
 
 	// Capacity is the most tasks waiting for a worker (queued, not delayed or
-	// backing off). 0, the default, means unbounded.
+	// backing off). 0, the default, means unbounded. It bounds submissions:
+	// delayed tasks, retries and recurring runs that come due enter the queue
+	// even when it is full (they were accepted already), and so do a task's
+	// own submissions.
 	Capacity int
 
 	// Order is OrderFIFO (the default) or OrderPriority.
@@ -105,6 +108,11 @@ type Queue struct {
 	handler Handler          // the composed middleware; nil when there is none
 	now     func() time.Time // the clock seam; time.Now (testing/synctest fakes it)
 	epoch   time.Time
+	// plainFast: plain Go tasks run on base, with no task struct, unless
+	// they fail (no timeout, no middleware, no events to give them one).
+	plainFast bool
+	base      attemptCtx         // the context of plain tasks; canceled by Close
+	emptyCtx  [2]context.Context // context.Background and context.TODO
 
 	mu        sync.Mutex
 	state     queueState
@@ -170,15 +178,18 @@ func New(cfg Config) (*Queue, error) {
 		drained: make(chan struct{}),
 	}
 	q.epoch = q.now()
+	q.base = attemptCtx{q: q, values: context.Background()}
+	q.emptyCtx = [2]context.Context{context.Background(), context.TODO()}
 	q.pending.priority = cfg.Order == OrderPriority
 	q.events.init(q)
 	if len(cfg.Middleware) > 0 {
-		var h Handler = func(ctx context.Context, ti TaskInfo) error { return ti.t.call(ctx) }
+		var h Handler = func(ctx context.Context, ti TaskInfo) error { return ti.t.impl.call(ctx) }
 		for i := len(cfg.Middleware) - 1; i >= 0; i-- {
 			h = cfg.Middleware[i](h)
 		}
 		q.handler = h
 	}
+	q.plainFast = q.handler == nil && cfg.Timeout == 0 && cfg.OnEvent == nil
 	return q, nil
 }
 
@@ -190,8 +201,9 @@ func New(cfg Config) (*Queue, error) {
 // It returns ErrClosed after Shutdown or Close, ErrQueueFull (Reject) or
 // ctx's error (Block) when the queue is full, and an error for a nil fn or an
 // invalid option. With WithKey it may return the future of an earlier task.
-// A Submit costs one allocation of the Future (about 170 bytes while it
-// waits) plus one for the context of each attempt. Safe for concurrent use.
+// A Submit costs one allocation for the Future and its task (128 bytes for a
+// Future[int], plus 32 in the queue while it waits) and one for the context of
+// each attempt. Safe for concurrent use.
 func Submit[T any](ctx context.Context, q *Queue, fn func(context.Context) (T, error), opts ...Option) (*Future[T], error) {
 	if err := checkArgs(q, ctx, fn == nil); err != nil {
 		return nil, err
@@ -201,13 +213,13 @@ func Submit[T any](ctx context.Context, q *Queue, fn func(context.Context) (T, e
 		return nil, err
 	}
 	f := &Future[T]{fn: fn}
-	f.t.fut = f
+	f.t.impl = f
 	prev, err := q.submit(ctx, &f.t, o)
 	if err != nil {
 		return nil, err
 	}
 	if prev != nil {
-		pf, ok := prev.fut.(*Future[T])
+		pf, ok := prev.impl.(*Future[T])
 		if !ok {
 			return nil, fmt.Errorf("%w: key %q", ErrKeyConflict, o.key)
 		}
@@ -221,15 +233,19 @@ func Submit[T any](ctx context.Context, q *Queue, fn func(context.Context) (T, e
 // Submit. With WithKey, Go adds nothing and returns nil while a task with that
 // key is waiting or running.
 //
-// Without options and without Config.OnEvent, a task waits as two words (its
-// function and context: 32 bytes in the queue) and costs no allocation until
-// a worker takes it. Safe for concurrent use.
+// Without options, Config.OnEvent, Config.Middleware and Config.Timeout, a
+// plain task costs no allocation: it waits as 32 bytes in the queue (its
+// function and context) and runs on a context shared by the queue's plain
+// tasks, canceled by Close, carrying the submitting context's values (a
+// context with values costs one 32-byte allocation when it runs). Only if it
+// fails does it get a task struct, for its retries and its log line.
+// Safe for concurrent use.
 func (q *Queue) Go(ctx context.Context, fn func(context.Context) error, opts ...Option) error {
 	if err := checkArgs(q, ctx, fn == nil); err != nil {
 		return err
 	}
 	if len(opts) == 0 && q.cfg.OnEvent == nil {
-		values := valuesOnly(ctx)
+		values := q.valuesOf(ctx)
 		q.mu.Lock()
 		if q.state != stateOpen {
 			q.mu.Unlock()
@@ -248,7 +264,7 @@ func (q *Queue) Go(ctx context.Context, fn func(context.Context) error, opts ...
 	if err != nil {
 		return err
 	}
-	_, err = q.submit(ctx, &task{fn: fn}, o)
+	_, err = q.submit(ctx, newGoTask(fn), o)
 	return err
 }
 
@@ -326,13 +342,12 @@ func (q *Queue) submit(ctx context.Context, t *task, o *taskOptions) (*task, err
 	}
 	q.stats.Submitted++
 	if q.tracking() {
-		t.mark = q.clock()
+		t.lazyLocked().mark = q.clock()
 	}
 	if delayed {
 		t.status.Store(int32(Scheduled))
-		t.at = at
 		q.emitLocked(Event{Kind: EventSubmitted}, t)
-		q.sched.pushLocked(q, t)
+		q.sched.pushLocked(q, t, at)
 	} else {
 		t.status.Store(int32(Queued))
 		q.emitLocked(Event{Kind: EventSubmitted}, t)
@@ -341,7 +356,7 @@ func (q *Queue) submit(ctx context.Context, t *task, o *taskOptions) (*task, err
 	q.mu.Unlock()
 
 	if o != nil && o.linked {
-		stop := context.AfterFunc(ctx, func() { q.cancel(t, ErrCanceled) })
+		stop := context.AfterFunc(ctx, func() { q.cancel(t, stopCanceled) })
 		q.mu.Lock()
 		if Status(t.status.Load()).Final() {
 			q.mu.Unlock()
@@ -462,9 +477,9 @@ func (q *Queue) rejectLocked(o *taskOptions, err error) {
 	}
 }
 
-// cancel cancels t for reason (ErrCanceled): a waiting task is settled at
-// once and never runs; a running one has its context canceled.
-func (q *Queue) cancel(t *task, reason error) bool {
+// cancel cancels t: a waiting task is settled at once and never runs; a
+// running one has its context canceled.
+func (q *Queue) cancel(t *task, reason stopReason) bool {
 	q.mu.Lock()
 	switch Status(t.status.Load()) {
 	case Scheduled, Retrying:
@@ -475,7 +490,7 @@ func (q *Queue) cancel(t *task, reason error) bool {
 		q.finishLocked(t, Canceled, ErrCanceled, 0)
 		q.wakeWaiterLocked()
 	case Running:
-		if t.stopping != nil {
+		if t.stopping != stopNone {
 			q.mu.Unlock()
 			return false
 		}
@@ -514,19 +529,18 @@ func (q *Queue) finishLocked(t *task, st Status, err error, took time.Duration) 
 	if q.cfg.OnEvent != nil {
 		q.emitLocked(Event{Kind: kind, Err: err, Duration: took, Panicked: err != nil && isPanic(err)}, t)
 	}
+	t.publishLocked()
 }
 
-// settle publishes a final state recorded by finishLocked, without q.mu.
+// settle finishes what finishLocked began, without q.mu: it releases a
+// linked context and logs a failed Go task.
 func (q *Queue) settle(t *task) {
-	if t.fut == nil {
-		if st := Status(t.status.Load()); st == Failed {
-			q.logTaskError(t)
-		}
-		if t.ext == nil {
-			return // a plain Go task: nobody can wait for it
-		}
+	if t.ext != nil && t.ext.unlink != nil {
+		t.ext.unlink()
 	}
-	t.settle()
+	if Status(t.status.Load()) == Failed && !t.isFuture() {
+		q.logTaskError(t)
+	}
 }
 
 func (q *Queue) logTaskError(t *task) {
@@ -576,4 +590,16 @@ func (q *Queue) Stats() Stats {
 	s.Workers, s.Idle, s.Running = q.workers, len(q.idle), q.running
 	s.Queued, s.Scheduled = q.liveQueuedLocked(), q.sched.len()-len(q.recurring)
 	return s
+}
+
+// valuesOf returns what a plain task keeps of its submitting context: nil for
+// context.Background and context.TODO, which carry nothing, or else a context
+// with ctx's values and no cancellation.
+func (q *Queue) valuesOf(ctx context.Context) context.Context {
+	// Interfaces of different dynamic types compare unequal without looking
+	// at the values, so this cannot panic on an incomparable context type.
+	if ctx == q.emptyCtx[0] || ctx == q.emptyCtx[1] {
+		return nil
+	}
+	return valuesOnly(ctx)
 }

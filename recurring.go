@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"time"
@@ -64,7 +65,10 @@ func (q *Queue) Schedule(t Trigger, fn func(context.Context) error, opts ...Opti
 	}
 	r := &Recurring{q: q, id: q.newID(), trig: t, fn: fn, opts: *o, heapIdx: -1}
 	now := q.now()
-	next := t.Next(now)
+	next, err := safeNext(t, now)
+	if err != nil {
+		return nil, fmt.Errorf("errand: Schedule: the trigger panicked: %w", err)
+	}
 	if !next.After(now) {
 		return nil, fmt.Errorf("errand: Schedule: the trigger's first time (%v) is not in the future", next)
 	}
@@ -143,26 +147,29 @@ func (q *Queue) fireLocked(r *Recurring, now time.Time) {
 			q.events.push(Event{Kind: EventSkipped, Time: now, Task: TaskInfo{Name: r.opts.name, Priority: r.opts.priority, Schedule: r.id}})
 		}
 	} else {
-		t := &task{q: q, fn: r.fn, parent: context.Background(), prio: r.opts.priority, heapIdx: -1}
+		t := newGoTask(r.fn)
+		t.q, t.parent, t.prio, t.heapIdx = q, context.Background(), r.opts.priority, -1
 		t.ext = &taskExt{name: r.opts.name, timeout: r.opts.timeout, hasTimeout: r.opts.hasTimeout, retry: r.opts.retry, schedule: r}
 		r.last = t
 		q.stats.Submitted++
 		if q.tracking() {
-			t.mark = q.clock()
+			t.lazyLocked().mark = q.clock()
 		}
 		t.status.Store(int32(Queued))
 		q.emitLocked(Event{Kind: EventSubmitted}, t)
 		q.dispatchLocked(item{t: t}, t.prio)
 	}
-	next := r.trig.Next(r.next)
-	if !next.IsZero() && !next.After(now) {
-		next = r.trig.Next(now) // missed times coalesce into the run just made
+	next, err := safeNext(r.trig, r.next)
+	if err == nil && !next.IsZero() && !next.After(now) {
+		next, err = safeNext(r.trig, now) // missed times coalesce into the run just made
 	}
-	if !next.IsZero() && !next.After(now) {
+	if err == nil && !next.IsZero() && !next.After(now) {
 		// A Trigger whose Next does not move forward would spin the timer.
+		err = fmt.Errorf("Next returned %v, not after %v", next, now)
+	}
+	if err != nil {
 		if l := q.cfg.Logger; l != nil {
-			l.Error("errand: schedule stopped: its Trigger's Next did not return a later time",
-				slog.String("schedule", r.id), slog.Time("next", next), slog.Time("now", now))
+			l.Error("errand: schedule stopped: its Trigger failed", slog.String("schedule", r.id), slog.Any("error", err))
 		}
 		next = time.Time{}
 	}
@@ -176,3 +183,14 @@ func (q *Queue) fireLocked(r *Recurring, now time.Time) {
 
 // clockAt converts a time to the queue clock.
 func (q *Queue) clockAt(t time.Time) int64 { return int64(t.Sub(q.epoch)) }
+
+// safeNext calls a user's Trigger, turning a panic into an error: it runs on
+// the timer goroutine, under the queue's lock.
+func safeNext(t Trigger, after time.Time) (next time.Time, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = &PanicError{Value: v, Stack: debug.Stack()}
+		}
+	}()
+	return t.Next(after), nil
+}

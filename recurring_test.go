@@ -77,6 +77,16 @@ func (b *recLogBuf) String() string {
 	return b.b.String()
 }
 
+// recWait waits for ch to close, or for ctx to end: a task blocked in a
+// failed test is then released by the queue's Close at cleanup, instead of
+// deadlocking the synctest bubble.
+func recWait(ctx context.Context, ch <-chan struct{}) {
+	select {
+	case <-ch:
+	case <-ctx.Done():
+	}
+}
+
 func mustSchedule(t testing.TB, q *Queue, tr Trigger, fn func(context.Context) error, opts ...Option) *Recurring {
 	t.Helper()
 	r, err := q.Schedule(tr, fn, opts...)
@@ -210,11 +220,25 @@ func TestRecurringEveryRunsAtExactTimes(t *testing.T) {
 func TestRecurringNotCountedAsScheduledTask(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		q := newQueue(t, Config{Workers: 1})
-		mustSchedule(t, q, Every(time.Minute), func(context.Context) error { return nil })
-		mustSubmit(t, q, func(context.Context) (int, error) { return 1, nil }, WithDelay(time.Hour))
-		if got := q.Stats().Scheduled; got != 1 {
-			t.Fatalf("one schedule and one delayed task: Stats.Scheduled = %d, want 1 (the task)", got)
+		scheduled := func(want int) {
+			t.Helper()
+			if got := q.Stats().Scheduled; got != want {
+				t.Fatalf("Stats.Scheduled = %d, want %d", got, want)
+			}
 		}
+		r := mustSchedule(t, q, Every(time.Minute), func(context.Context) error { return nil })
+		scheduled(0)
+		mustSubmit(t, q, func(context.Context) (int, error) { return 1, nil }, WithDelay(90*time.Second))
+		scheduled(1)
+		time.Sleep(time.Minute) // the schedule fires and goes back in the heap
+		synctest.Wait()
+		scheduled(1)
+		time.Sleep(30 * time.Second) // the delayed task runs
+		synctest.Wait()
+		scheduled(0)
+		r.Stop()
+		scheduled(0)
+		expectCounters(t, q, Stats{Submitted: 2, Succeeded: 2})
 	})
 }
 
@@ -233,7 +257,7 @@ func TestRecurringStop(t *testing.T) {
 			var runErr atomic.Pointer[error]
 			r := mustSchedule(t, q, Every(time.Minute), func(ctx context.Context) error {
 				runs.add(time.Now())
-				<-release
+				recWait(ctx, release)
 				err := ctx.Err()
 				runErr.Store(&err)
 				return err
@@ -437,9 +461,9 @@ func TestRecurringOverlapSkipsWhileRunning(t *testing.T) {
 		t0 := time.Now()
 		release := make(chan struct{})
 		var runs recLog
-		r := mustSchedule(t, q, Every(time.Minute), func(context.Context) error {
+		r := mustSchedule(t, q, Every(time.Minute), func(ctx context.Context) error {
 			if runs.add(time.Now()); runs.len() == 1 {
-				<-release
+				recWait(ctx, release)
 			}
 			return nil
 		}, WithName("report"), WithPriority(2))
@@ -482,7 +506,7 @@ func TestRecurringOverlapSkipsWhileQueued(t *testing.T) {
 		q := newQueue(t, Config{Workers: 1})
 		t0 := time.Now()
 		gate := make(chan struct{})
-		blocker := mustSubmit(t, q, func(context.Context) (int, error) { <-gate; return 0, nil })
+		blocker := mustSubmit(t, q, func(ctx context.Context) (int, error) { recWait(ctx, gate); return 0, nil })
 		var runs recLog
 		r := mustSchedule(t, q, Every(time.Minute), func(context.Context) error { runs.add(time.Now()); return nil })
 		time.Sleep(10*time.Minute + 30*time.Second) // due at 1m (queued), 2m..10m (skipped)
@@ -542,9 +566,9 @@ func TestRecurringMissedRunsCoalesce(t *testing.T) {
 			t0 := time.Now()
 			release := make(chan struct{})
 			var runs recLog
-			r := mustSchedule(t, q, Every(time.Minute), func(context.Context) error {
+			r := mustSchedule(t, q, Every(time.Minute), func(ctx context.Context) error {
 				if runs.add(q.now()); runs.len() == 1 {
-					<-release
+					recWait(ctx, release)
 				}
 				return nil
 			})
@@ -728,7 +752,7 @@ func TestRecurringPriority(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		q := newQueue(t, Config{Workers: 1, Order: OrderPriority})
 		gate := make(chan struct{})
-		mustSubmit(t, q, func(context.Context) (int, error) { <-gate; return 0, nil })
+		mustSubmit(t, q, func(ctx context.Context) (int, error) { recWait(ctx, gate); return 0, nil })
 		var mu sync.Mutex
 		var order []string
 		record := func(s string) func(context.Context) error {
@@ -816,7 +840,7 @@ func TestScheduleBadInput(t *testing.T) {
 
 // TestScheduleFirstTimeNotInFuture: "t's first time must be in the future":
 // a Trigger whose first time is now or past is an error, like one that
-// names no time at all, rather than a run at once.
+// names no time at all, and nothing runs.
 func TestScheduleFirstTimeNotInFuture(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -879,6 +903,12 @@ func TestRecurringTriggerNotMovingForward(t *testing.T) {
 			}
 			return after.Add(-time.Hour)
 		}, true},
+		{"panics", func(_, after time.Time, call int32) time.Time {
+			if call == 1 {
+				return after.Add(time.Minute)
+			}
+			panic("broken trigger")
+		}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
@@ -918,6 +948,19 @@ func TestRecurringTriggerNotMovingForward(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestScheduleTriggerPanicsAtOnce: a Trigger that panics on its first call
+// makes Schedule return an error holding the *PanicError, and adds nothing.
+func TestScheduleTriggerPanicsAtOnce(t *testing.T) {
+	q := newQueue(t, Config{})
+	r, err := q.Schedule(triggerFunc(func(time.Time) time.Time { panic("broken trigger") }),
+		func(context.Context) error { return nil })
+	var pe *PanicError
+	if r != nil || !errors.As(err, &pe) || pe.Value != "broken trigger" {
+		t.Fatalf("Schedule = %v, %v; want an error holding the *PanicError", r, err)
+	}
+	expectRecurring(t, q)
 }
 
 // TestRecurringTriggerEnds: a Trigger that returns the zero time after a few
@@ -1047,7 +1090,7 @@ func TestRecurringShutdownRunsQueuedRun(t *testing.T) {
 		q := newQueue(t, Config{Workers: 1})
 		t0 := time.Now()
 		gate := make(chan struct{})
-		mustSubmit(t, q, func(context.Context) (int, error) { <-gate; return 0, nil })
+		mustSubmit(t, q, func(ctx context.Context) (int, error) { recWait(ctx, gate); return 0, nil })
 		var runs recLog
 		r := mustSchedule(t, q, Every(time.Minute), func(context.Context) error { runs.add(time.Now()); return nil })
 		time.Sleep(90 * time.Second)
@@ -1067,6 +1110,133 @@ func TestRecurringShutdownRunsQueuedRun(t *testing.T) {
 	})
 }
 
+// TestRecurringShutdownDropsRetryingRun: Shutdown resolves a run backing
+// off before a retry with ErrClosed, like any retrying task, without waiting
+// for its back-off.
+func TestRecurringShutdownDropsRetryingRun(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var evs recEvents
+		q := newQueue(t, Config{Workers: 1, OnEvent: evs.on})
+		t0 := time.Now()
+		errBoom := errors.New("boom")
+		r := mustSchedule(t, q, Every(time.Minute), func(context.Context) error { return errBoom },
+			WithRetry(RetryPolicy{MaxAttempts: 5, Backoff: Constant(time.Hour)}))
+		time.Sleep(2*time.Minute + 30*time.Second) // 1m: fails, backs off for 1h; 2m: skipped
+		if err := q.Shutdown(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if now := time.Since(t0); now != 2*time.Minute+30*time.Second {
+			t.Fatalf("Shutdown returned at +%v, want at once", now)
+		}
+		expectCounters(t, q, Stats{Submitted: 1, Canceled: 1, Retried: 1, Skipped: 1})
+		all := evs.get()
+		last := all[len(all)-1]
+		if last.Kind != EventCanceled || !errors.Is(last.Err, ErrClosed) || last.Task.Schedule != r.ID() {
+			t.Fatalf("last event %v (%v) schedule %q, want canceled with ErrClosed, schedule %q", last.Kind, last.Err, last.Task.Schedule, r.ID())
+		}
+	})
+}
+
+// TestRecurringStopFromRun: a run may stop its own schedule; no run
+// follows, and the run itself completes.
+func TestRecurringStopFromRun(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		q := newQueue(t, Config{Workers: 2})
+		t0 := time.Now()
+		var self atomic.Pointer[Recurring]
+		var runs recLog
+		r := mustSchedule(t, q, Every(time.Minute), func(context.Context) error {
+			if runs.add(time.Now()); runs.len() == 3 {
+				self.Load().Stop()
+			}
+			return nil
+		})
+		self.Store(r)
+		time.Sleep(24 * time.Hour)
+		synctest.Wait()
+		expectTimes(t, "runs", t0, runs.times(), time.Minute, 2*time.Minute, 3*time.Minute)
+		expectRecurring(t, q)
+		expectCounters(t, q, Stats{Submitted: 3, Succeeded: 3})
+	})
+}
+
+// TestRecurringPanickingRun: a run that panics is a failed task (a
+// *PanicError, counted in Panicked) and the schedule goes on.
+func TestRecurringPanickingRun(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var evs recEvents
+		q := newQueue(t, Config{Workers: 1, OnEvent: evs.on})
+		var calls atomic.Int32
+		r := mustSchedule(t, q, Every(time.Minute), func(context.Context) error {
+			if calls.Add(1) == 1 {
+				panic("kaboom")
+			}
+			return nil
+		})
+		time.Sleep(2 * time.Minute)
+		synctest.Wait()
+		r.Stop()
+		expectCounters(t, q, Stats{Submitted: 2, Succeeded: 1, Failed: 1, Panicked: 1})
+		var pe *PanicError
+		for _, e := range evs.get() {
+			if e.Kind == EventFailed {
+				if !errors.As(e.Err, &pe) || pe.Value != "kaboom" || !e.Panicked || e.Task.Schedule != r.ID() {
+					t.Fatalf("failed event: %+v, want a *PanicError of schedule %s", e, r.ID())
+				}
+			}
+		}
+		if pe == nil {
+			t.Fatal("no EventFailed for the panicking run")
+		}
+	})
+}
+
+// TestRecurringConcurrentUse: Schedule, Stop, Next and Recurring from many
+// goroutines while schedules fire: no race (under -race), nothing lost, and
+// once all are stopped no run is live and every run succeeded.
+func TestRecurringConcurrentUse(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		q := newQueue(t, Config{Workers: 4})
+		var runs atomic.Int64
+		fn := func(context.Context) error { runs.Add(1); return nil }
+		var wg sync.WaitGroup
+		for g := range 8 {
+			wg.Go(func() {
+				var mine []*Recurring
+				for i := range 50 {
+					r, err := q.Schedule(Every(time.Duration(g+1)*time.Second+time.Duration(i)*time.Millisecond), fn)
+					if err != nil {
+						t.Errorf("Schedule: %v", err) // not Fatal: this is not the test's goroutine
+						return
+					}
+					mine = append(mine, r)
+					if i%10 == 9 {
+						time.Sleep(time.Duration(g+1) * 700 * time.Millisecond)
+						_ = q.Recurring()
+					}
+				}
+				for i, r := range mine {
+					if r.Next().IsZero() {
+						t.Errorf("schedule %d/%d stopped by itself", g, i)
+					}
+					r.Stop()
+					if i%7 == 0 {
+						time.Sleep(300 * time.Millisecond)
+					}
+				}
+			})
+		}
+		wg.Wait()
+		expectRecurring(t, q)
+		time.Sleep(time.Hour)
+		synctest.Wait()
+		s := q.Stats()
+		if s.Submitted == 0 || s.Succeeded != s.Submitted || uint64(runs.Load()) != s.Submitted || s.Skipped != 0 || s.Scheduled != 0 {
+			t.Fatalf("Stats = %+v, %d runs: want every submitted run to have succeeded, none skipped", s, runs.Load())
+		}
+	})
+}
+
 // TestScheduleManyCostNoGoroutines: 100,000 live schedules wait in the
 // scheduler's heap, served by one timer goroutine: no goroutine (and no
 // worker) each. Queue.Recurring lists them all, by next run.
@@ -1082,8 +1252,8 @@ func TestScheduleManyCostNoGoroutines(t *testing.T) {
 	if g := runtime.NumGoroutine(); g > base+2 {
 		t.Fatalf("%d goroutines with %d schedules, %d before: want at most 2 more (the timer goroutine)", g, n, base)
 	}
-	if s := q.Stats(); s.Workers != 0 || s.Submitted != 0 {
-		t.Fatalf("Stats = %+v, want no worker and no task", s)
+	if s := q.Stats(); s != (Stats{}) {
+		t.Fatalf("Stats = %+v, want zero: no worker, no task", s)
 	}
 	// Each was made later and due later than the one before.
 	expectRecurring(t, q, rs...)

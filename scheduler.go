@@ -6,7 +6,8 @@ import "time"
 // tasks backing off before a retry, and recurring schedules. It is a binary
 // heap by due time, drained by one timer goroutine that the queue starts with
 // the first entry and stops in Shutdown or Close. A waiting task or schedule
-// costs its heap entry (32 bytes) and no goroutine or timer of its own.
+// costs its heap entry (32 bytes) beside its own struct, and no goroutine or
+// timer of its own.
 // Its fields are guarded by Queue.mu.
 type scheduler struct {
 	heap    []timerEntry
@@ -35,10 +36,9 @@ func (e *timerEntry) setIndex(i int) {
 
 func (s *scheduler) len() int { return len(s.heap) }
 
-// pushLocked adds t, due at t.at, and makes sure the timer goroutine is
-// running and aware of it.
-func (s *scheduler) pushLocked(q *Queue, t *task) {
-	s.pushEntryLocked(q, timerEntry{at: t.at, t: t})
+// pushLocked adds t, due at at (queue clock).
+func (s *scheduler) pushLocked(q *Queue, t *task, at int64) {
+	s.pushEntryLocked(q, timerEntry{at: at, t: t})
 }
 
 // pushEntryLocked adds e and makes sure the timer goroutine is running and
@@ -147,7 +147,7 @@ func (q *Queue) timerLoop() {
 			t := e.t
 			t.status.Store(int32(Queued))
 			if q.tracking() {
-				t.mark = q.clock()
+				t.lazyLocked().mark = q.clock()
 			}
 			if q.cfg.OnEvent != nil {
 				q.emitLocked(Event{Kind: EventQueued}, t)

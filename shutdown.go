@@ -129,11 +129,12 @@ func (q *Queue) abortLocked() []*task {
 		q.cfg.Logger.Warn("errand: queue closed, waiting tasks dropped", slog.Int("tasks", plain))
 	}
 	for w := range q.all {
-		if t := w.cur; t != nil && t.stopping == nil {
-			t.stopping = ErrClosed
+		if t := w.cur; t != nil && t.stopping == stopNone {
+			t.stopping = stopClosed
 			t.cur.cancel(context.Canceled)
 		}
 	}
+	q.base.cancel(context.Canceled) // the plain tasks running
 	return dropped
 }
 

@@ -3,7 +3,6 @@ package errand
 import (
 	"context"
 	"slices"
-	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -34,32 +33,41 @@ func (s Status) String() string {
 // Final reports whether s is a final state: Succeeded, Failed or Canceled.
 func (s Status) Final() bool { return s >= Succeeded }
 
-// task is one unit of work. Its mutable fields are guarded by Queue.mu unless
-// noted; a Future embeds it.
+// task is one unit of work: 112 bytes. Its mutable fields are guarded by
+// Queue.mu unless noted. A Future embeds it, so a future and its task are
+// one allocation; a Go task with options is a goTask.
 type task struct {
 	q      *Queue
-	fn     func(context.Context) error // set for Go tasks
-	fut    futureImpl                  // set for futures
-	parent context.Context             // the submitter's values; never canceled
+	impl   taskImpl        // the typed half: *Future[T] or *goTask
+	parent context.Context // the submitter's values; never canceled
 	prio   int
-	ext    *taskExt // nil unless the task has options beyond priority
+	ext    *taskExt    // options beyond priority; set before submit, then read-only
+	lazy   *taskLazy   // id, callbacks, timestamps: made when first needed
+	cur    *attemptCtx // the running attempt
+	err    error       // the last attempt's error, then the final error
 
-	status   atomic.Int32 // a Status; written under Queue.mu
+	status   atomic.Int32 // a Status; written under Queue.mu, read anywhere
 	attempts atomic.Int32
-
-	cur      *attemptCtx // the running attempt
-	stopping error       // why a running task was canceled: ErrCanceled or ErrClosed
-	err      error       // the last attempt's error, then the final error
-	at       int64       // when due, for the scheduler, in queue-clock nanoseconds
-	mark     int64       // when it last became Queued, in queue-clock nanoseconds (events only)
-	heapIdx  int32       // index in the scheduler's heap, or -1
-
-	mu      sync.Mutex // guards the fields below
-	id      string
-	done    chan struct{}
-	onDone  []*func()
-	settled bool
+	heapIdx  int32      // index in the scheduler's heap, or -1
+	stopping stopReason // why a running task was canceled
+	done     chan struct{}
 }
+
+// taskLazy holds what few tasks need, allocated on first use under Queue.mu.
+type taskLazy struct {
+	id     string
+	mark   int64 // when it last became Queued, queue clock (events and middleware)
+	onDone []*func()
+}
+
+// stopReason says why a running task's context was canceled.
+type stopReason uint8
+
+const (
+	stopNone     stopReason = iota
+	stopCanceled            // Future.Cancel or a linked context
+	stopClosed              // Shutdown's deadline or Close
+)
 
 // taskExt holds the per-task options most tasks do not use.
 type taskExt struct {
@@ -68,20 +76,34 @@ type taskExt struct {
 	timeout    time.Duration
 	hasTimeout bool
 	retry      *RetryPolicy
-	schedule   *Recurring // the schedule this task is a run of
-	unlink     func() bool
+	unlink     func() bool // stops the linked context's AfterFunc; set under Queue.mu
+	schedule   *Recurring  // the schedule this task is a run of
 }
 
-// futureImpl is the typed half of a Future[T], seen from untyped code.
-type futureImpl interface {
+// taskImpl is the typed half of a task, seen from untyped code.
+type taskImpl interface {
 	call(ctx context.Context) error
 }
 
-func (t *task) call(ctx context.Context) error {
-	if t.fut != nil {
-		return t.fut.call(ctx)
-	}
-	return t.fn(ctx)
+// goTask is a Go task that needs a task struct: it has options, or events
+// are on, or it failed and may be retried.
+type goTask struct {
+	t  task
+	fn func(context.Context) error
+}
+
+func (g *goTask) call(ctx context.Context) error { return g.fn(ctx) }
+
+func newGoTask(fn func(context.Context) error) *task {
+	g := &goTask{fn: fn}
+	g.t.impl = g
+	return &g.t
+}
+
+// isFuture reports whether someone may hold a handle to the task's result.
+func (t *task) isFuture() bool {
+	_, ok := t.impl.(*goTask)
+	return !ok
 }
 
 func (t *task) name() string {
@@ -91,81 +113,91 @@ func (t *task) name() string {
 	return ""
 }
 
+func (t *task) lazyLocked() *taskLazy {
+	if t.lazy == nil {
+		t.lazy = new(taskLazy)
+	}
+	return t.lazy
+}
+
+// idLocked returns the task's id, making it on first use.
+func (t *task) idLocked() string {
+	l := t.lazyLocked()
+	if l.id == "" {
+		l.id = t.q.newID()
+	}
+	return l.id
+}
+
+// ID returns the task's id. It takes Queue.mu.
 func (t *task) ID() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.id == "" {
-		t.id = t.q.newID()
-	}
-	return t.id
+	t.q.mu.Lock()
+	defer t.q.mu.Unlock()
+	return t.idLocked()
 }
 
-func (t *task) info() TaskInfo {
-	schedule := ""
+func (t *task) infoLocked() TaskInfo {
+	ti := TaskInfo{
+		ID:       t.idLocked(),
+		Name:     t.name(),
+		Priority: t.prio,
+		Attempt:  int(t.attempts.Load()),
+		t:        t,
+	}
+	ti.Submitted = t.q.timeAt(t.lazy.mark)
 	if t.ext != nil && t.ext.schedule != nil {
-		schedule = t.ext.schedule.id
+		ti.Schedule = t.ext.schedule.id
 	}
-	return TaskInfo{
-		Schedule:  schedule,
-		ID:        t.ID(),
-		Name:      t.name(),
-		Priority:  t.prio,
-		Attempt:   int(t.attempts.Load()),
-		Submitted: t.q.timeAt(t.mark),
-		t:         t,
-	}
+	return ti
 }
 
-// doneChan returns a channel closed when the task has settled.
+// doneChan returns a channel closed when the task has reached a final state.
 func (t *task) doneChan() <-chan struct{} {
-	t.mu.Lock()
-	defer t.mu.Unlock()
+	t.q.mu.Lock()
+	defer t.q.mu.Unlock()
 	if t.done == nil {
 		t.done = make(chan struct{})
-		if t.settled {
+		if Status(t.status.Load()).Final() {
 			close(t.done)
 		}
 	}
 	return t.done
 }
 
-// whenDone runs f once the task has settled: at once if it has. The
-// returned function unregisters f if it has not run yet.
+// whenDone runs f once the task has reached a final state: at once if it
+// has. f runs under Queue.mu, so it must only do something quick and
+// non-blocking. The returned function unregisters f if it has not run yet.
 func (t *task) whenDone(f func()) (remove func()) {
-	t.mu.Lock()
-	if t.settled {
-		t.mu.Unlock()
+	q := t.q
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if Status(t.status.Load()).Final() {
 		f()
 		return func() {}
 	}
+	l := t.lazyLocked()
 	w := &f
-	t.onDone = append(t.onDone, w)
-	t.mu.Unlock()
+	l.onDone = append(l.onDone, w)
 	return func() {
-		t.mu.Lock()
-		defer t.mu.Unlock()
-		if i := slices.Index(t.onDone, w); i >= 0 {
-			t.onDone = slices.Delete(t.onDone, i, i+1)
+		q.mu.Lock()
+		defer q.mu.Unlock()
+		if i := slices.Index(l.onDone, w); i >= 0 {
+			l.onDone = slices.Delete(l.onDone, i, i+1)
 		}
 	}
 }
 
-// settle publishes the final state that Queue.finishLocked recorded: it wakes
-// awaiters and releases a linked context. Called once, without Queue.mu.
-func (t *task) settle() {
-	t.mu.Lock()
-	t.settled = true
+// publishLocked wakes whoever waits for t, which has just reached a final
+// state.
+func (t *task) publishLocked() {
 	if t.done != nil {
 		close(t.done)
 	}
-	fs := t.onDone
-	t.onDone = nil
-	t.mu.Unlock()
-	for _, f := range fs {
-		(*f)()
-	}
-	if t.ext != nil && t.ext.unlink != nil {
-		t.ext.unlink()
+	if t.lazy != nil {
+		for _, f := range t.lazy.onDone {
+			(*f)()
+		}
+		t.lazy.onDone = nil
 	}
 }
 
