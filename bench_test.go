@@ -21,25 +21,30 @@ func benchQueue(b *testing.B, cfg Config) *Queue {
 
 // BenchmarkGo measures fire-and-forget: submit b.N no-op tasks, wait for all.
 func BenchmarkGo(b *testing.B) {
-	for _, workers := range []int{4, 64} {
-		b.Run(map[int]string{4: "workers=4", 64: "workers=64"}[workers], func(b *testing.B) {
-			q := benchQueue(b, Config{Workers: workers})
-			ctx := context.Background()
-			var wg sync.WaitGroup
-			fn := func(context.Context) error { wg.Done(); return nil }
-			b.ReportAllocs()
-			b.ResetTimer()
-			wg.Add(b.N)
-			for range b.N {
-				if err := q.Go(ctx, fn); err != nil {
-					b.Fatal(err)
-				}
-			}
-			wg.Wait()
-			b.StopTimer()
-			q.Close()
-		})
+	b.Run("workers=4", func(b *testing.B) { benchGo(b, Config{Workers: 4}) })
+	b.Run("workers=64", func(b *testing.B) { benchGo(b, Config{Workers: 64}) })
+}
+
+// BenchmarkGoBounded is BenchmarkGo with Capacity 1024: the producer blocks
+// when the queue is full, as it would on a buffered channel.
+func BenchmarkGoBounded(b *testing.B) { benchGo(b, Config{Workers: 64, Capacity: 1024}) }
+
+func benchGo(b *testing.B, cfg Config) {
+	q := benchQueue(b, cfg)
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	fn := func(context.Context) error { wg.Done(); return nil }
+	b.ReportAllocs()
+	b.ResetTimer()
+	wg.Add(b.N)
+	for range b.N {
+		if err := q.Go(ctx, fn); err != nil {
+			b.Fatal(err)
+		}
 	}
+	wg.Wait()
+	b.StopTimer()
+	q.Close()
 }
 
 // BenchmarkSubmit measures futures: submit b.N tasks returning an int, then
@@ -131,26 +136,6 @@ func BenchmarkDelay(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	b.StopTimer()
-	q.Close()
-}
-
-// BenchmarkGoBounded is BenchmarkGo with Capacity 1024: the producer blocks
-// when the queue is full, as it would on a buffered channel.
-func BenchmarkGoBounded(b *testing.B) {
-	q := benchQueue(b, Config{Workers: 64, Capacity: 1024})
-	ctx := context.Background()
-	var wg sync.WaitGroup
-	fn := func(context.Context) error { wg.Done(); return nil }
-	b.ReportAllocs()
-	b.ResetTimer()
-	wg.Add(b.N)
-	for range b.N {
-		if err := q.Go(ctx, fn); err != nil {
-			b.Fatal(err)
-		}
-	}
-	wg.Wait()
 	b.StopTimer()
 	q.Close()
 }
