@@ -20,9 +20,12 @@
 //
 // The submitting context's values reach the task; its cancellation does not,
 // so work spawned from a request outlives the request, unless the task is
-// submitted WithLinkedContext. Each attempt gets its own context, canceled by
-// Future.Cancel, by a timeout (WithTimeout, Config.Timeout: it then reports
-// context.DeadlineExceeded), or by Close.
+// submitted WithLinkedContext. Each attempt gets its own context, canceled
+// when it returns, by Future.Cancel, by a timeout (WithTimeout,
+// Config.Timeout: it then reports context.DeadlineExceeded), or by Close. A
+// plain q.Go (no options, no timeout, middleware or events) is the exception
+// that makes it free: it runs on a context shared by the queue's plain tasks,
+// canceled only by Close.
 //
 // Every accepted task ends in exactly one final state (Succeeded, Failed or
 // Canceled) and its future resolves exactly once. A task waiting for its time
@@ -40,9 +43,12 @@
 //
 // # Cost
 //
-// A plain q.Go(ctx, fn) waits as 32 bytes in the queue and allocates once when
-// a worker takes it; a Submit allocates its Future (shared with the task) and
-// one context per attempt. Goroutines: one per busy worker, plus one timer
-// goroutine while anything is delayed and one event goroutine when OnEvent is
-// set; all exit by the time Shutdown or Close returns.
+// A plain q.Go(ctx, fn) (no options) costs no allocation: it waits as 32
+// bytes in the queue and runs on a context the queue's plain tasks share. A
+// Submit allocates its Future, which embeds the task (128 bytes for a
+// Future[int]), and one context per attempt. A delayed task or a recurring
+// schedule waits in the timer heap, 32 bytes beside its struct. Goroutines:
+// one per busy worker (idle ones exit), plus one timer goroutine while
+// anything is delayed and one event goroutine when OnEvent is set; all exit
+// by the time Shutdown or Close returns.
 package errand
