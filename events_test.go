@@ -559,3 +559,46 @@ func TestEventsConcurrentTasksValidOrder(t *testing.T) {
 		}
 	})
 }
+
+// TestTaskInfoCancel: a task seen only through an event can be canceled
+// through its TaskInfo, while waiting and while running; a zero TaskInfo
+// cancels nothing.
+func TestTaskInfoCancel(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var (
+			mu   sync.Mutex
+			seen = map[string]TaskInfo{}
+		)
+		q := newQueue(t, Config{Workers: 1, OnEvent: func(e Event) {
+			if e.Kind == EventSubmitted {
+				mu.Lock()
+				seen[e.Task.Name] = e.Task
+				mu.Unlock()
+			}
+		}})
+		started := make(chan struct{})
+		running := mustSubmit(t, q, func(ctx context.Context) (int, error) {
+			close(started)
+			<-ctx.Done()
+			return 0, ctx.Err()
+		}, WithName("running"))
+		waiting := mustSubmit(t, q, func(context.Context) (int, error) { return 1, nil }, WithName("waiting"))
+		<-started
+		synctest.Wait()
+		mu.Lock()
+		w, r := seen["waiting"], seen["running"]
+		mu.Unlock()
+		if !w.Cancel() || !r.Cancel() {
+			t.Fatal("Cancel through TaskInfo reported false")
+		}
+		if _, err := waiting.Await(context.Background()); !errors.Is(err, ErrCanceled) {
+			t.Fatalf("waiting task: %v, want ErrCanceled", err)
+		}
+		if _, err := running.Await(context.Background()); !errors.Is(err, ErrCanceled) || !errors.Is(err, context.Canceled) {
+			t.Fatalf("running task: %v, want ErrCanceled and context.Canceled", err)
+		}
+		if w.Cancel() || (TaskInfo{}).Cancel() {
+			t.Fatal("Cancel of a finished task, or of a zero TaskInfo, reported true")
+		}
+	})
+}

@@ -90,6 +90,12 @@ func (q *Queue) Schedule(t Trigger, fn func(context.Context) error, opts ...Opti
 // in TaskInfo.Schedule.
 func (r *Recurring) ID() string { return r.id }
 
+// Name returns the schedule's WithName, empty by default.
+func (r *Recurring) Name() string { return r.opts.name }
+
+// Trigger returns the trigger the schedule was made with.
+func (r *Recurring) Trigger() Trigger { return r.trig }
+
 // Next returns when the next run is due, or the zero time once the schedule
 // has stopped.
 func (r *Recurring) Next() time.Time {

@@ -1295,3 +1295,13 @@ func BenchmarkSchedule(b *testing.B) {
 	}
 	b.ReportMetric(float64(int64(after.HeapAlloc)-int64(before.HeapAlloc))/float64(b.N), "B/schedule")
 }
+
+// TestRecurringAccessors: Name and Trigger report what Schedule was given.
+func TestRecurringAccessors(t *testing.T) {
+	q := newQueue(t, Config{})
+	tr := Every(time.Hour)
+	r := mustSchedule(t, q, tr, func(context.Context) error { return nil }, WithName("cleanup"))
+	if r.Name() != "cleanup" || r.Trigger() != tr {
+		t.Fatalf("Name, Trigger = %q, %v; want cleanup, %v", r.Name(), r.Trigger(), tr)
+	}
+}

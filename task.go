@@ -213,6 +213,18 @@ type TaskInfo struct {
 	t *task
 }
 
+// Cancel cancels the task this TaskInfo describes, as Future.Cancel does: a
+// waiting task never runs, a running one has its context canceled. It
+// reports whether it did either. It lets an event consumer (a dashboard, an
+// admin endpoint) cancel a task it has only seen in events. On a TaskInfo
+// not obtained from an Event or a Middleware it returns false.
+func (ti TaskInfo) Cancel() bool {
+	if ti.t == nil {
+		return false
+	}
+	return ti.t.q.cancel(ti.t, stopCanceled)
+}
+
 // Handler runs one attempt of a task. Middleware wraps it.
 type Handler func(ctx context.Context, task TaskInfo) error
 
