@@ -72,9 +72,12 @@ type Config struct {
 	// the default, means no retries.
 	Retry RetryPolicy
 
-	// Logger receives errand's logs: failed and panicked Go tasks at Error,
-	// retries at Warn, lifecycle at Info, each attempt at Debug. nil, the
-	// default, logs nothing.
+	// Logger receives errand's logs, with structured attributes (task id,
+	// name, attempt, duration, error): failed and panicked Go tasks and
+	// failing schedules at Error; retries and tasks dropped by Close at Warn;
+	// Shutdown and Close at Info; every attempt at Debug, if the logger
+	// enables Debug when New is called (plain Go tasks then lose their
+	// allocation-free path). nil, the default, logs nothing.
 	Logger *slog.Logger
 
 	// Middleware wraps every attempt of every task, the first outermost.
@@ -111,6 +114,7 @@ type Queue struct {
 	// plainFast: plain Go tasks run on base, with no task struct, unless
 	// they fail (no timeout, no middleware, no events to give them one).
 	plainFast bool
+	debug     bool               // Config.Logger enabled Debug at New: log every attempt
 	base      attemptCtx         // the context of plain tasks; canceled by Close
 	emptyCtx  [2]context.Context // context.Background and context.TODO
 
@@ -189,7 +193,8 @@ func New(cfg Config) (*Queue, error) {
 		}
 		q.handler = h
 	}
-	q.plainFast = q.handler == nil && cfg.Timeout == 0 && cfg.OnEvent == nil
+	q.debug = cfg.Logger != nil && cfg.Logger.Enabled(context.Background(), slog.LevelDebug)
+	q.plainFast = q.handler == nil && cfg.Timeout == 0 && cfg.OnEvent == nil && !q.debug
 	return q, nil
 }
 

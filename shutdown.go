@@ -26,27 +26,35 @@ func (q *Queue) Shutdown(ctx context.Context) error {
 		return errors.New("errand: nil context.Context")
 	}
 	q.mu.Lock()
+	first := q.state == stateOpen
 	dropped := q.beginCloseLocked()
 	drained := q.drained
+	queued, running := q.liveQueuedLocked(), q.running
 	q.mu.Unlock()
+	if first {
+		q.logInfo("errand: shutting down", slog.Int("queued", queued), slog.Int("running", running), slog.Int("dropped", len(dropped)))
+	}
 	q.settleAll(dropped)
 	q.waitScheduler()
 
 	select {
 	case <-drained:
 		q.finishClose()
+		q.logInfo("errand: shut down")
 		return nil
 	case <-ctx.Done():
 	}
 	select {
 	case <-drained:
 		q.finishClose()
+		q.logInfo("errand: shut down")
 		return nil
 	default:
 	}
 	q.mu.Lock()
 	dropped = q.abortLocked()
 	q.mu.Unlock()
+	q.logInfo("errand: shutdown deadline passed; running tasks canceled", slog.Int("dropped", len(dropped)), slog.Any("error", ctx.Err()))
 	q.settleAll(dropped)
 	return ctx.Err()
 }
@@ -62,13 +70,24 @@ func (q *Queue) Close() error {
 		return errNilQueue
 	}
 	q.mu.Lock()
+	first := q.state != stateClosed
 	dropped := q.beginCloseLocked()
 	dropped = append(dropped, q.abortLocked()...)
+	running := q.running
 	q.mu.Unlock()
+	if first {
+		q.logInfo("errand: closing", slog.Int("running", running), slog.Int("dropped", len(dropped)))
+	}
 	q.settleAll(dropped)
 	q.waitScheduler()
 	q.finishClose()
 	return nil
+}
+
+func (q *Queue) logInfo(msg string, attrs ...any) {
+	if l := q.cfg.Logger; l != nil {
+		l.Info(msg, attrs...)
+	}
 }
 
 // beginCloseLocked stops intake and drops the tasks that wait for a time.

@@ -139,7 +139,7 @@ func (q *Queue) work(w *worker, r run) {
 	var spare *lightRun
 	for {
 		var start time.Time
-		if q.cfg.OnEvent != nil {
+		if q.cfg.OnEvent != nil || q.debug {
 			start = q.now()
 		}
 		var err error
@@ -157,6 +157,9 @@ func (q *Queue) work(w *worker, r run) {
 		var took time.Duration
 		if !start.IsZero() {
 			took = q.now().Sub(start)
+		}
+		if q.debug && r.t != nil {
+			q.logAttempt(r.t, err, took)
 		}
 		if spare == nil && !q.plainFast {
 			spare = new(lightRun)
@@ -200,6 +203,18 @@ func (q *Queue) work(w *worker, r run) {
 			}
 		}
 	}
+}
+
+// logAttempt logs an attempt that has just returned, at Debug.
+func (q *Queue) logAttempt(t *task, err error, took time.Duration) {
+	attrs := []slog.Attr{slog.String("task", t.ID()), slog.Int("attempt", int(t.attempts.Load())), slog.Duration("duration", took)}
+	if n := t.name(); n != "" {
+		attrs = append(attrs, slog.String("name", n))
+	}
+	if err != nil {
+		attrs = append(attrs, slog.Any("error", err))
+	}
+	q.cfg.Logger.LogAttrs(context.Background(), slog.LevelDebug, "errand: attempt returned", attrs...)
 }
 
 // lockWorker takes q.mu for a worker coming back from a task. Under load
