@@ -70,7 +70,7 @@ func (q *Queue) Close() error {
 		return errNilQueue
 	}
 	q.mu.Lock()
-	first := q.state != stateClosed
+	first := q.state == stateOpen
 	dropped := q.beginCloseLocked()
 	dropped = append(dropped, q.abortLocked()...)
 	running := q.running

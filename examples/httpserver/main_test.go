@@ -146,7 +146,8 @@ func TestSignupShutdownAborts(t *testing.T) {
 		}
 		synctest.Wait()
 		q.Close()
-		want := "level=WARN msg=\"welcome email aborted\" to=ann@example.com request_id=r1 error=\"context canceled\"\n"
+		want := "level=INFO msg=\"errand: closing\" running=1 dropped=0\n" +
+			"level=WARN msg=\"welcome email aborted\" to=ann@example.com request_id=r1 error=\"context canceled\"\n"
 		if got := logs.String(); got != want {
 			t.Fatalf("logs:\n got  %q\n want %q", got, want)
 		}
@@ -411,8 +412,9 @@ func TestRun(t *testing.T) {
 		_, msg, _ := strings.Cut(sc.Text(), " level=")
 		lines = append(lines, msg)
 	}
-	if len(lines) != 2 || lines[0] != `INFO msg="shutting down"` ||
-		!strings.HasPrefix(lines[1], `INFO msg=stopped stats="{Workers:0 Idle:0 Queued:0 Running:0 Scheduled:0 Submitted:1 Succeeded:1 Failed:0 Canceled:0 `) {
+	if len(lines) != 4 || lines[0] != `INFO msg="shutting down"` ||
+		lines[1] != `INFO msg="errand: shutting down" queued=0 running=0 dropped=0` || lines[2] != `INFO msg="errand: shut down"` ||
+		!strings.HasPrefix(lines[3], `INFO msg=stopped stats="{Workers:0 Idle:0 Queued:0 Running:0 Scheduled:0 Submitted:1 Succeeded:1 Failed:0 Canceled:0 `) {
 		t.Fatalf("logs: want shutting down, then stopped with the final stats; got\n%s", strings.Join(lines, "\n"))
 	}
 }
