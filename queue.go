@@ -238,8 +238,8 @@ func Submit[T any](ctx context.Context, q *Queue, fn func(context.Context) (T, e
 // Submit. With WithKey, Go adds nothing and returns nil while a task with that
 // key is waiting or running.
 //
-// Without options, Config.OnEvent, Config.Middleware and Config.Timeout, a
-// plain task costs no allocation: it waits as 32 bytes in the queue (its
+// Without options (WithPriority aside), Config.OnEvent, Config.Middleware
+// and Config.Timeout, a plain task costs no allocation: it waits as 32 bytes in the queue (its
 // function and context) and runs on a context shared by the queue's plain
 // tasks, canceled by Close, carrying the submitting context's values (a
 // context with values costs one 32-byte allocation when it runs). Only if it
@@ -249,7 +249,7 @@ func (q *Queue) Go(ctx context.Context, fn func(context.Context) error, opts ...
 	if err := checkArgs(q, ctx, fn == nil); err != nil {
 		return err
 	}
-	if len(opts) == 0 && q.cfg.OnEvent == nil {
+	if prio, plain := plainPriority(opts); plain && q.cfg.OnEvent == nil {
 		values := q.valuesOf(ctx)
 		q.mu.Lock()
 		if q.state != stateOpen {
@@ -261,7 +261,7 @@ func (q *Queue) Go(ctx context.Context, fn func(context.Context) error, opts ...
 			return err
 		}
 		q.stats.Submitted++
-		q.dispatchLocked(item{fn: fn, ctx: values}, 0)
+		q.dispatchLocked(item{fn: fn, ctx: values}, prio)
 		q.mu.Unlock()
 		return nil
 	}
@@ -271,6 +271,19 @@ func (q *Queue) Go(ctx context.Context, fn func(context.Context) error, opts ...
 	}
 	_, err = q.submit(ctx, newGoTask(fn), o)
 	return err
+}
+
+// plainPriority reports whether opts hold nothing but priorities, which a
+// plain task can carry, and the priority they add up to.
+func plainPriority(opts []Option) (prio int, plain bool) {
+	for _, o := range opts {
+		p, ok := o.(priorityOption)
+		if !ok {
+			return 0, false
+		}
+		prio = int(p)
+	}
+	return prio, true
 }
 
 var errNilQueue = errors.New("errand: nil *Queue")
