@@ -602,3 +602,55 @@ func TestTaskInfoCancel(t *testing.T) {
 		}
 	})
 }
+
+// TestEventRanAndPanicked: Ran marks the events that end an attempt that
+// ran, and Panicked only the attempt that panicked, not a later event whose
+// error wraps the old panic.
+func TestEventRanAndPanicked(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var (
+			mu  sync.Mutex
+			evs = map[string][]Event{}
+		)
+		q, err := New(Config{Workers: 2, OnEvent: func(e Event) {
+			mu.Lock()
+			evs[e.Task.Name] = append(evs[e.Task.Name], e)
+			mu.Unlock()
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		retry := WithRetry(RetryPolicy{MaxAttempts: 3, Backoff: Constant(time.Hour)})
+		mustSubmit(t, q, func(context.Context) (int, error) { panic("once") }, WithName("backing-off"), retry)
+		started := make(chan struct{})
+		running := mustSubmit(t, q, func(ctx context.Context) (int, error) {
+			close(started)
+			<-ctx.Done()
+			return 0, ctx.Err()
+		}, WithName("running"))
+		<-started
+		waiting := mustSubmit(t, q, func(context.Context) (int, error) { return 0, nil }, WithName("waiting"), WithDelay(time.Minute))
+		synctest.Wait()
+		running.Cancel()
+		waiting.Cancel()
+		q.Close() // drops the backing-off task
+		type got struct {
+			kind          EventKind
+			ran, panicked bool
+		}
+		want := map[string][]got{
+			"backing-off": {{EventSubmitted, false, false}, {EventStarted, false, false}, {EventRetrying, true, true}, {EventCanceled, false, false}},
+			"running":     {{EventSubmitted, false, false}, {EventStarted, false, false}, {EventCanceled, true, false}},
+			"waiting":     {{EventSubmitted, false, false}, {EventCanceled, false, false}},
+		}
+		for name, w := range want {
+			var g []got
+			for _, e := range evs[name] {
+				g = append(g, got{e.Kind, e.Ran, e.Panicked})
+			}
+			if !slices.Equal(g, w) {
+				t.Errorf("%s: events %v, want %v", name, g, w)
+			}
+		}
+	})
+}

@@ -1,12 +1,12 @@
 package errand
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
+	mrand "math/rand/v2"
 	"runtime"
 	"slices"
 	"sync"
@@ -137,7 +137,7 @@ type Queue struct {
 	wg        sync.WaitGroup
 
 	idMu   sync.Mutex
-	idRand *bufio.Reader
+	idRand *mrand.ChaCha8
 
 	events eventLoop
 }
@@ -397,16 +397,21 @@ func (q *Queue) clock() int64 { return int64(q.now().Sub(q.epoch)) }
 // timeAt converts a queue-clock reading to a time.Time.
 func (q *Queue) timeAt(ns int64) time.Time { return q.epoch.Add(time.Duration(ns)) }
 
+// newID returns a random (version 4) UUID from a ChaCha8 generator that the
+// queue seeds from crypto/rand on first use: ~40ns instead of a read of
+// crypto/rand per id, with the same 122 unpredictable bits.
 func (q *Queue) newID() string {
+	var id uuid.UUID
 	q.idMu.Lock()
-	defer q.idMu.Unlock()
 	if q.idRand == nil {
-		q.idRand = bufio.NewReaderSize(rand.Reader, 16*64)
+		var seed [32]byte
+		_, _ = rand.Read(seed[:]) // never fails (crypto/rand)
+		q.idRand = mrand.NewChaCha8(seed)
 	}
-	id, err := uuid.NewRandomFromReader(q.idRand)
-	if err != nil {
-		return uuid.NewString()
-	}
+	_, _ = q.idRand.Read(id[:]) // never fails
+	q.idMu.Unlock()
+	id[6] = id[6]&0x0f | 0x40 // version 4
+	id[8] = id[8]&0x3f | 0x80 // RFC 4122 variant
 	return id.String()
 }
 
@@ -502,10 +507,10 @@ func (q *Queue) cancel(t *task, reason stopReason) bool {
 	switch Status(t.status.Load()) {
 	case Scheduled, Retrying:
 		q.sched.removeLocked(t)
-		q.finishLocked(t, Canceled, canceledError(t.err), 0)
+		q.finishLocked(t, Canceled, canceledError(t.err), nil)
 	case Queued:
 		q.tombs++
-		q.finishLocked(t, Canceled, ErrCanceled, 0)
+		q.finishLocked(t, Canceled, ErrCanceled, nil)
 		q.wakeWaiterLocked()
 	case Running:
 		if t.stopping != stopNone {
@@ -525,9 +530,16 @@ func (q *Queue) cancel(t *task, reason stopReason) bool {
 	return true
 }
 
-// finishLocked records t's final state and counts it. The caller calls
-// q.settle(t) after releasing q.mu.
-func (q *Queue) finishLocked(t *task, st Status, err error, took time.Duration) {
+// attemptEnd describes the attempt whose end finishes or retries a task.
+type attemptEnd struct {
+	took     time.Duration
+	panicked bool
+}
+
+// finishLocked records t's final state and counts it. ran is the attempt
+// that ended it, nil if it ended while waiting. The caller calls q.settle(t)
+// after releasing q.mu.
+func (q *Queue) finishLocked(t *task, st Status, err error, ran *attemptEnd) {
 	t.err = err
 	t.status.Store(int32(st))
 	kind := EventSucceeded
@@ -545,7 +557,11 @@ func (q *Queue) finishLocked(t *task, st Status, err error, took time.Duration) 
 		delete(q.keys, t.ext.key)
 	}
 	if q.cfg.OnEvent != nil {
-		q.emitLocked(Event{Kind: kind, Err: err, Duration: took, Panicked: err != nil && isPanic(err)}, t)
+		e := Event{Kind: kind, Err: err}
+		if ran != nil {
+			e.Ran, e.Duration, e.Panicked = true, ran.took, ran.panicked
+		}
+		q.emitLocked(e, t)
 	}
 	t.publishLocked()
 }

@@ -99,7 +99,7 @@ func (q *Queue) beginCloseLocked() []*task {
 	q.state = stateDraining
 	dropped := q.sched.drainLocked()
 	for _, t := range dropped {
-		q.finishLocked(t, Canceled, closedError(t.err), 0)
+		q.finishLocked(t, Canceled, closedError(t.err), nil)
 	}
 	for r := range q.recurring {
 		r.next = time.Time{}
@@ -137,7 +137,7 @@ func (q *Queue) abortLocked() []*task {
 		case it.t == nil:
 			plain++
 		case Status(it.t.status.Load()) == Queued:
-			q.finishLocked(it.t, Canceled, ErrClosed, 0)
+			q.finishLocked(it.t, Canceled, ErrClosed, nil)
 			dropped = append(dropped, it.t)
 		}
 	})

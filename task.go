@@ -268,7 +268,8 @@ type Event struct {
 	Time     time.Time     // when the transition happened
 	Err      error         // the attempt's or task's error, for Retrying, Failed, Canceled, Rejected
 	Wait     time.Duration // EventStarted: time spent queued
-	Duration time.Duration // EventRetrying, EventSucceeded, EventFailed, EventCanceled: the last attempt's run time, if it ran
+	Ran      bool          // the event ends an attempt that ran: Retrying always; Succeeded, Failed, Canceled unless the task ended while waiting
+	Duration time.Duration // when Ran: the attempt's run time
 	RetryAt  time.Time     // EventRetrying: when the next attempt is due
-	Panicked bool          // the attempt panicked (Err is a *PanicError)
+	Panicked bool          // when Ran: the attempt panicked (Err is or wraps a *PanicError)
 }

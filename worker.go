@@ -376,31 +376,31 @@ func (q *Queue) exitLocked(w *worker) {
 func (q *Queue) settleAttemptLocked(w *worker, t *task, err error, retry retryDecision, took time.Duration) bool {
 	w.cur, t.cur = nil, nil
 	q.running--
-	panicked := err != nil && isPanic(err)
-	if panicked {
+	ran := &attemptEnd{took: took, panicked: err != nil && isPanic(err)}
+	if ran.panicked {
 		q.stats.Panicked++
 	}
 	switch {
 	case err == nil:
-		q.finishLocked(t, Succeeded, nil, took)
+		q.finishLocked(t, Succeeded, nil, ran)
 		return true
 	case t.stopping == stopClosed:
-		q.finishLocked(t, Canceled, closedError(unwrapControl(err)), took)
+		q.finishLocked(t, Canceled, closedError(unwrapControl(err)), ran)
 		return true
 	case t.stopping == stopCanceled:
-		q.finishLocked(t, Canceled, canceledError(unwrapControl(err)), took)
+		q.finishLocked(t, Canceled, canceledError(unwrapControl(err)), ran)
 		return true
 	}
 	if retry.err != nil {
 		err = retry.err // the policy itself panicked
 	}
 	if !retry.ok {
-		q.finishLocked(t, Failed, unwrapControl(err), took)
+		q.finishLocked(t, Failed, unwrapControl(err), ran)
 		return true
 	}
 	attempt, d := int(t.attempts.Load()), retry.delay
 	if q.state != stateOpen {
-		q.finishLocked(t, Canceled, closedError(unwrapControl(err)), took)
+		q.finishLocked(t, Canceled, closedError(unwrapControl(err)), ran)
 		return true
 	}
 	q.stats.Retried++
@@ -408,7 +408,7 @@ func (q *Queue) settleAttemptLocked(w *worker, t *task, err error, retry retryDe
 	t.status.Store(int32(Retrying))
 	at := q.clock() + int64(d)
 	if q.cfg.OnEvent != nil {
-		q.emitLocked(Event{Kind: EventRetrying, Err: t.err, Duration: took, RetryAt: q.timeAt(at), Panicked: panicked}, t)
+		q.emitLocked(Event{Kind: EventRetrying, Err: t.err, Ran: true, Duration: took, RetryAt: q.timeAt(at), Panicked: ran.panicked}, t)
 	}
 	if l := q.cfg.Logger; l != nil {
 		l.Warn("errand: attempt failed, retrying", slog.String("task", t.idLocked()), slog.String("name", t.name()),
