@@ -364,7 +364,7 @@ func (q *Queue) submit(ctx context.Context, t *task, o *taskOptions) (*task, err
 	}
 	if delayed {
 		t.status.Store(int32(Scheduled))
-		q.emitLocked(Event{Kind: EventSubmitted}, t)
+		q.emitLocked(Event{Kind: EventSubmitted, Due: q.timeAt(at)}, t)
 		q.sched.pushLocked(q, t, at)
 	} else {
 		t.status.Store(int32(Queued))

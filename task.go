@@ -271,5 +271,6 @@ type Event struct {
 	Ran      bool          // the event ends an attempt that ran: Retrying always; Succeeded, Failed, Canceled unless the task ended while waiting
 	Duration time.Duration // when Ran: the attempt's run time
 	RetryAt  time.Time     // EventRetrying: when the next attempt is due
+	Due      time.Time     // when the task comes due: a delayed task's EventSubmitted, and EventRetrying (= RetryAt)
 	Panicked bool          // when Ran: the attempt panicked (Err is or wraps a *PanicError)
 }

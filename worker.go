@@ -408,7 +408,7 @@ func (q *Queue) settleAttemptLocked(w *worker, t *task, err error, retry retryDe
 	t.status.Store(int32(Retrying))
 	at := q.clock() + int64(d)
 	if q.cfg.OnEvent != nil {
-		q.emitLocked(Event{Kind: EventRetrying, Err: t.err, Ran: true, Duration: took, RetryAt: q.timeAt(at), Panicked: ran.panicked}, t)
+		q.emitLocked(Event{Kind: EventRetrying, Err: t.err, Ran: true, Duration: took, RetryAt: q.timeAt(at), Due: q.timeAt(at), Panicked: ran.panicked}, t)
 	}
 	if l := q.cfg.Logger; l != nil {
 		l.Warn("errand: attempt failed, retrying", slog.String("task", t.idLocked()), slog.String("name", t.name()),

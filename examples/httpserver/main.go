@@ -6,6 +6,8 @@
 //	curl -i -X POST 'http://127.0.0.1:8080/signup?email=ann@example.com'
 //	curl 'http://127.0.0.1:8080/report?n=100000'
 //	curl http://127.0.0.1:8080/stats
+//	open http://127.0.0.1:8080/debug/errand/   # the live dashboard (errandui)
+//	curl http://127.0.0.1:8080/metrics         # Prometheus metrics (errandprom)
 //
 // Press Ctrl-C: the server stops taking requests, the queue runs the tasks it
 // has accepted (the welcome emails) for up to 10s, and the program exits.
@@ -31,6 +33,10 @@ import (
 	"time"
 
 	"github.com/errandgo/errand"
+	"github.com/errandgo/errand/errandprom"
+	"github.com/errandgo/errand/errandui"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 func main() {
@@ -49,23 +55,35 @@ func main() {
 // that no new task arrives, then the queue, so that accepted tasks finish.
 func run(ctx context.Context, addr string, stdout, stderr io.Writer) error {
 	log := slog.New(slog.NewTextHandler(stderr, nil))
+	// The dashboard and the Prometheus collector both feed on the queue's
+	// events; OnEvent hands each event to both.
+	dash := errandui.New(errandui.Options{Title: "errand example", EnableActions: true})
+	metrics := errandprom.New(errandprom.Options{})
 	q, err := errand.New(errand.Config{
 		Workers:  8,
 		Capacity: 1000,          // at most 1000 tasks wait for a worker;
 		OnFull:   errand.Reject, // beyond that Go and Submit fail at once with ErrQueueFull (503).
 		Logger:   log,           // failed tasks (their error or panic) and retries are logged here.
+		OnEvent:  func(e errand.Event) { dash.Observe(e); metrics.Observe(e) },
 	})
 	if err != nil {
 		return err
 	}
 	defer q.Close() // on an early return: cancel and wait for the tasks
+	dash.Attach(q)
+	metrics.Watch(q)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(metrics)
 
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: newMux(newServer(q, log)), ReadHeaderTimeout: 10 * time.Second}
-	fmt.Fprintf(stdout, "listening on http://%s\n", ln.Addr())
+	s := newServer(q, log)
+	s.dashboard, s.metrics = dash, promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+	srv := &http.Server{Handler: newMux(s), ReadHeaderTimeout: 10 * time.Second}
+	srv.RegisterOnShutdown(dash.Close) // ends the dashboard's open event streams
+	fmt.Fprintf(stdout, "listening on http://%s (dashboard: /debug/errand/, metrics: /metrics)\n", ln.Addr())
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	select {
@@ -97,6 +115,8 @@ type server struct {
 	emailDelay    time.Duration                                    // how long sending an email takes
 	reportTimeout time.Duration                                    // per-attempt timeout of a report
 	compute       func(ctx context.Context, n int) (report, error) // the work behind GET /report
+	dashboard     http.Handler                                     // errandui, at /debug/errand/ (nil: not mounted)
+	metrics       http.Handler                                     // Prometheus, at /metrics (nil: not mounted)
 }
 
 func newServer(q *errand.Queue, log *slog.Logger) *server {
@@ -109,6 +129,13 @@ func newMux(s *server) *http.ServeMux {
 	mux.HandleFunc("POST /signup", s.signup)
 	mux.HandleFunc("GET /report", s.report)
 	mux.HandleFunc("GET /stats", s.stats)
+	if s.dashboard != nil {
+		// A real server would put this behind its admin authentication.
+		mux.Handle("/debug/errand/", s.dashboard)
+	}
+	if s.metrics != nil {
+		mux.Handle("GET /metrics", s.metrics)
+	}
 	return mux
 }
 

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -364,7 +365,7 @@ func TestRun(t *testing.T) {
 	var url string
 	select {
 	case line := <-stdout:
-		url = strings.TrimSpace(strings.TrimPrefix(line, "listening on "))
+		url, _, _ = strings.Cut(strings.TrimPrefix(line, "listening on "), " ")
 	case err := <-ran:
 		t.Fatalf("run: %v", err)
 	}
@@ -397,6 +398,22 @@ func TestRun(t *testing.T) {
 	st.Workers, st.Idle = 0, 0 // the worker may have exited idle by now: real time
 	if want := (errand.Stats{Submitted: 1, Succeeded: 1}); st != want {
 		t.Fatalf("stats: got %+v, want %+v", st, want)
+	}
+	// The dashboard and the metrics are mounted and fed by the queue's events.
+	// Events reach the collector asynchronously, just after the task's future
+	// resolves, so the metric is polled a bounded number of times.
+	if page := get("/debug/errand/"); !strings.Contains(page, "errand example") {
+		t.Fatalf("dashboard page does not carry its title:\n%.300s", page)
+	}
+	if state := get("/debug/errand/api/state"); !strings.Contains(state, `"stats"`) {
+		t.Fatalf("dashboard state: %.300s", state)
+	}
+	want := `errand_tasks_total{name="report",outcome="succeeded"} 1`
+	for i := 0; !strings.Contains(get("/metrics"), want); i++ {
+		if i == 1000 {
+			t.Fatalf("/metrics never showed %s", want)
+		}
+		runtime.Gosched()
 	}
 
 	cancel()

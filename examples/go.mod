@@ -1,0 +1,29 @@
+module github.com/errandgo/errand/examples
+
+go 1.25.0
+
+replace (
+	github.com/errandgo/errand => ../
+	github.com/errandgo/errand/errandprom => ../errandprom
+	github.com/errandgo/errand/errandui => ../errandui
+)
+
+require (
+	github.com/errandgo/errand v0.0.0-00010101000000-000000000000
+	github.com/errandgo/errand/errandprom v0.0.0-00010101000000-000000000000
+	github.com/errandgo/errand/errandui v0.0.0-00010101000000-000000000000
+	github.com/prometheus/client_golang v1.24.1
+	go.uber.org/goleak v1.3.0
+)
+
+require (
+	github.com/beorn7/perks v1.0.1 // indirect
+	github.com/cespare/xxhash/v2 v2.3.0 // indirect
+	github.com/google/uuid v1.6.0 // indirect
+	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
+	github.com/prometheus/client_model v0.6.3 // indirect
+	github.com/prometheus/common v0.71.0 // indirect
+	github.com/prometheus/procfs v0.22.0 // indirect
+	golang.org/x/sys v0.47.0 // indirect
+	google.golang.org/protobuf v1.36.12 // indirect
+)
