@@ -48,12 +48,9 @@ func (q *Queue) Schedule(t Trigger, fn func(context.Context) error, opts ...Opti
 	if t == nil {
 		return nil, errors.New("errand: Schedule: nil Trigger")
 	}
-	o, err := parseOptions(opts)
-	if err != nil {
+	o := new(taskOptions)
+	if err := o.parse(opts); err != nil {
 		return nil, err
-	}
-	if o == nil {
-		o = new(taskOptions)
 	}
 	switch {
 	case o.delay != 0 || !o.runAt.IsZero():
@@ -82,7 +79,7 @@ func (q *Queue) Schedule(t Trigger, fn func(context.Context) error, opts ...Opti
 		q.recurring = make(map[*Recurring]struct{})
 	}
 	q.recurring[r] = struct{}{}
-	q.sched.pushEntryLocked(q, timerEntry{at: q.clockAt(next), r: r})
+	q.sched.pushEntryLocked(q, timerEntry{at: q.clockAt(next), v: r})
 	return r, nil
 }
 
@@ -138,7 +135,7 @@ func (q *Queue) stopRecurringLocked(r *Recurring) {
 	if r.next.IsZero() {
 		return
 	}
-	q.sched.removeEntryLocked(int(r.heapIdx), nil, r)
+	q.sched.removeEntryLocked(int(r.heapIdx), r)
 	r.next = time.Time{}
 	delete(q.recurring, r)
 }
@@ -163,7 +160,7 @@ func (q *Queue) fireLocked(r *Recurring, now time.Time) {
 		}
 		t.status.Store(int32(Queued))
 		q.emitLocked(Event{Kind: EventSubmitted}, t)
-		q.dispatchLocked(item{t: t}, t.prio)
+		q.pending.push(taskItem(t), t.prio) // the timer loop's kickLocked finds it a worker
 	}
 	next, err := safeNext(r.trig, r.next)
 	if err == nil && !next.IsZero() && !next.After(now) {
@@ -184,7 +181,7 @@ func (q *Queue) fireLocked(r *Recurring, now time.Time) {
 		return
 	}
 	r.next = next
-	q.sched.pushEntryLocked(q, timerEntry{at: q.clockAt(next), r: r})
+	q.sched.pushEntryLocked(q, timerEntry{at: q.clockAt(next), v: r})
 }
 
 // clockAt converts a time to the queue clock.

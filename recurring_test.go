@@ -813,7 +813,7 @@ func TestScheduleBadInput(t *testing.T) {
 		{"WithKey", Every(time.Second), fn, []Option{WithKey("k")}},
 		{"WithLinkedContext", Every(time.Second), fn, []Option{WithLinkedContext()}},
 		{"invalid option", Every(time.Second), fn, []Option{WithTimeout(-1)}},
-		{"nil option", Every(time.Second), fn, []Option{nil}},
+		{"zero option", Every(time.Second), fn, []Option{{}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			q := newQueue(t, Config{Workers: 1})

@@ -1,13 +1,16 @@
 package errand
 
-import "time"
+import (
+	"context"
+	"time"
+)
 
 // scheduler holds what waits for a time: delayed tasks (WithDelay, WithRunAt),
 // tasks backing off before a retry, and recurring schedules. It is a binary
 // heap by due time, drained by one timer goroutine that the queue starts with
 // the first entry and stops in Shutdown or Close. A waiting task or schedule
-// costs its heap entry (32 bytes) beside its own struct, and no goroutine or
-// timer of its own.
+// costs its heap entry (48 bytes) beside its own struct, and no goroutine or
+// timer of its own; a delayed plain Go task has no struct: the entry is all.
 // Its fields are guarded by Queue.mu.
 type scheduler struct {
 	heap    []timerEntry
@@ -18,19 +21,24 @@ type scheduler struct {
 	done    chan struct{} // closed when the goroutine has exited
 }
 
-// timerEntry is a task (t) or a recurring schedule (r) due at a time.
+// timerEntry is what comes due at a time: v holds a *task, a *Recurring, or
+// for a delayed plain Go task its values (see item), with fn and prio.
 type timerEntry struct {
-	at  int64 // queue clock, nanoseconds
-	seq uint64
-	t   *task
-	r   *Recurring
+	at   int64 // queue clock, nanoseconds
+	seq  uint64
+	fn   func(context.Context) error
+	v    any
+	prio int
 }
 
+// setIndex records the entry's place in the heap, for removal by Cancel or
+// Stop (plain tasks cannot be canceled and need none).
 func (e *timerEntry) setIndex(i int) {
-	if e.t != nil {
-		e.t.heapIdx = int32(i)
-	} else {
-		e.r.heapIdx = int32(i)
+	switch x := e.v.(type) {
+	case *task:
+		x.heapIdx = int32(i)
+	case *Recurring:
+		x.heapIdx = int32(i)
 	}
 }
 
@@ -38,7 +46,7 @@ func (s *scheduler) len() int { return len(s.heap) }
 
 // pushLocked adds t, due at at (queue clock).
 func (s *scheduler) pushLocked(q *Queue, t *task, at int64) {
-	s.pushEntryLocked(q, timerEntry{at: at, t: t})
+	s.pushEntryLocked(q, timerEntry{at: at, v: t})
 }
 
 // pushEntryLocked adds e and makes sure the timer goroutine is running and
@@ -67,14 +75,19 @@ func (s *scheduler) pushEntryLocked(q *Queue, e timerEntry) {
 }
 
 // removeLocked takes t out of the heap, if it is there.
-func (s *scheduler) removeLocked(t *task) { s.removeEntryLocked(int(t.heapIdx), t, nil) }
+func (s *scheduler) removeLocked(t *task) { s.removeEntryLocked(int(t.heapIdx), t) }
 
-// removeEntryLocked takes the entry at index i out of the heap if it is t's
-// or r's.
-func (s *scheduler) removeEntryLocked(i int, t *task, r *Recurring) {
-	if i < 0 || i >= len(s.heap) || s.heap[i].t != t || s.heap[i].r != r {
+// removeEntryLocked takes the entry at index i out of the heap if it holds
+// x, a *task or a *Recurring.
+func (s *scheduler) removeEntryLocked(i int, x any) {
+	if i < 0 || i >= len(s.heap) || s.heap[i].v != x {
 		return
 	}
+	s.removeAtLocked(i)
+}
+
+func (s *scheduler) removeAtLocked(i int) {
+	e := s.heap[i]
 	n := len(s.heap) - 1
 	if i != n {
 		s.swap(i, n)
@@ -85,11 +98,7 @@ func (s *scheduler) removeEntryLocked(i int, t *task, r *Recurring) {
 		s.down(i)
 		s.up(i)
 	}
-	if t != nil {
-		t.heapIdx = -1
-	} else {
-		r.heapIdx = -1
-	}
+	e.setIndex(-1)
 }
 
 // popDueLocked removes and returns the earliest entry due at or before now,
@@ -102,21 +111,25 @@ func (s *scheduler) popDueLocked(now int64) (timerEntry, time.Duration, bool) {
 	if e.at > now {
 		return timerEntry{}, time.Duration(e.at - now), false
 	}
-	s.removeEntryLocked(0, e.t, e.r)
+	s.removeAtLocked(0)
 	return e, 0, true
 }
 
-// drainLocked empties the heap and returns its tasks; schedules are dropped.
-func (s *scheduler) drainLocked() []*task {
-	var ts []*task
+// drainLocked empties the heap and returns its tasks and the number of
+// plain tasks in it; schedules are dropped.
+func (s *scheduler) drainLocked() (ts []*task, plain int) {
 	for _, e := range s.heap {
 		e.setIndex(-1)
-		if e.t != nil {
-			ts = append(ts, e.t)
+		switch x := e.v.(type) {
+		case *task:
+			ts = append(ts, x)
+		case *Recurring:
+		default:
+			plain++
 		}
 	}
 	s.heap = nil
-	return ts
+	return ts, plain
 }
 
 // timerLoop moves tasks that come due into the queue. It exits when the
@@ -140,11 +153,17 @@ func (q *Queue) timerLoop() {
 				wait = d
 				break
 			}
-			if e.r != nil {
-				q.fireLocked(e.r, q.now())
+			// Due tasks join the pending queue first, so that tasks due
+			// together compete by priority for the workers (kickLocked).
+			t, ok := e.v.(*task)
+			if !ok {
+				if r, ok := e.v.(*Recurring); ok {
+					q.fireLocked(r, q.now())
+				} else {
+					q.pending.push(item{fn: e.fn, v: e.v}, e.prio)
+				}
 				continue
 			}
-			t := e.t
 			t.status.Store(int32(Queued))
 			if q.tracking() {
 				t.lazyLocked().mark = q.clock()
@@ -152,8 +171,9 @@ func (q *Queue) timerLoop() {
 			if q.cfg.OnEvent != nil {
 				q.emitLocked(Event{Kind: EventQueued}, t)
 			}
-			q.dispatchLocked(item{t: t}, t.prio)
+			q.pending.push(taskItem(t), t.prio)
 		}
+		q.kickLocked()
 		q.mu.Unlock()
 		if wait >= 0 {
 			timer.Reset(wait)

@@ -282,3 +282,52 @@ func TestDelayedInvalidOptions(t *testing.T) {
 	}
 	expectStats(t, q, Stats{})
 }
+
+// TestDelayedPlainGo: a Go task with only WithDelay (and WithPriority) waits
+// as a bare timer entry: no allocation, counted in Stats.Scheduled, run at its
+// time by its priority, and dropped as Canceled by Shutdown.
+func TestDelayedPlainGo(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		q := newQueue(t, Config{Workers: 1, Order: OrderPriority})
+		ctx := context.Background()
+		var order []int
+		var mu sync.Mutex
+		run := func(n int) func(context.Context) error {
+			return func(context.Context) error {
+				mu.Lock()
+				order = append(order, n)
+				mu.Unlock()
+				return nil
+			}
+		}
+		start := time.Now()
+		for i, p := range []int{1, 5, 3} {
+			if err := q.Go(ctx, run(i), WithDelay(time.Second), WithPriority(p)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		fn := run(9)
+		allocs := testing.AllocsPerRun(100, func() {
+			if err := q.Go(ctx, fn, WithDelay(time.Hour)); err != nil {
+				t.Fatal(err)
+			}
+		})
+		if allocs != 0 {
+			t.Errorf("a delayed plain Go allocates %v times, want 0", allocs)
+		}
+		if s := q.Stats(); s.Scheduled != 104 || s.Workers != 0 {
+			t.Fatalf("Stats = %+v, want 104 scheduled and no worker", s)
+		}
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if !slices.Equal(order, []int{1, 2, 0}) || time.Since(start) != time.Second {
+			t.Fatalf("ran %v by %v, want [1 2 0] (by priority) at 1s", order, time.Since(start))
+		}
+		if err := q.Shutdown(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if s := q.Stats(); s.Submitted != 104 || s.Succeeded != 3 || s.Canceled != 101 || s.Scheduled != 0 {
+			t.Fatalf("Stats after Shutdown = %+v, want 3 succeeded and 101 canceled", s)
+		}
+	})
+}

@@ -97,10 +97,11 @@ func (q *Queue) beginCloseLocked() []*task {
 		return nil
 	}
 	q.state = stateDraining
-	dropped := q.sched.drainLocked()
+	dropped, plain := q.sched.drainLocked()
 	for _, t := range dropped {
 		q.finishLocked(t, Canceled, closedError(t.err), nil)
 	}
+	q.stats.Canceled += uint64(plain) // delayed plain Go tasks
 	for r := range q.recurring {
 		r.next = time.Time{}
 	}
@@ -118,6 +119,9 @@ func (q *Queue) beginCloseLocked() []*task {
 		w.wake <- run{}
 	}
 	q.idle = nil
+	if q.reaper != nil {
+		q.reaper.Stop()
+	}
 	if q.workers == 0 {
 		q.closeDrainedLocked()
 	}
@@ -133,12 +137,12 @@ func (q *Queue) abortLocked() []*task {
 	var dropped []*task
 	plain := 0
 	q.pending.each(func(it item) {
-		switch {
-		case it.t == nil:
+		switch t := it.task(); {
+		case t == nil:
 			plain++
-		case Status(it.t.status.Load()) == Queued:
-			q.finishLocked(it.t, Canceled, ErrClosed, nil)
-			dropped = append(dropped, it.t)
+		case Status(t.status.Load()) == Queued:
+			q.finishLocked(t, Canceled, ErrClosed, nil)
+			dropped = append(dropped, t)
 		}
 	})
 	q.pending.clear()

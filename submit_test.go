@@ -653,7 +653,7 @@ func TestSubmitRejectsBadInput(t *testing.T) {
 		{name: "nil fn", mention: "function", ctx: bg, nilFn: true},
 		{name: "nil ctx", mention: "context", ctx: nilCtx},
 		{name: "nil queue", mention: "Queue", nilQ: true, ctx: bg},
-		{name: "nil option", mention: "Option", ctx: bg, opts: []Option{WithName("x"), nil}},
+		{name: "zero option", mention: "Option", ctx: bg, opts: []Option{WithName("x"), {}}},
 		{name: "negative delay", mention: "WithDelay", ctx: bg, opts: []Option{WithDelay(-1)}},
 		{name: "negative timeout", mention: "WithTimeout", ctx: bg, opts: []Option{WithTimeout(-1)}},
 		{name: "zero run time", mention: "WithRunAt", ctx: bg, opts: []Option{WithRunAt(time.Time{})}},

@@ -15,9 +15,9 @@ import (
 // IdleTimeout for one, is told to exit (Resize, Shutdown, Close), or finds the
 // queue closing with nothing left to run.
 type worker struct {
-	wake  chan run    // a task handed to a parked worker; the zero run means exit
-	timer *time.Timer // idle timeout, reused
-	cur   *task       // the task running, guarded by Queue.mu
+	wake     chan run // a task handed to a parked worker; the zero run means exit
+	cur      *task    // the task running, guarded by Queue.mu
+	parkedAt int64    // when it last parked, queue clock, guarded by Queue.mu
 }
 
 // run is a claimed attempt: a task and the context it runs with, or a plain
@@ -75,10 +75,10 @@ func (q *Queue) startWorkerLocked(it item) {
 // task off the fast path instead of allocating under the lock.
 func (q *Queue) claimLocked(w *worker, it item, spare **lightRun) run {
 	q.running++
-	t, a := it.t, (*attemptCtx)(nil)
+	t, a := it.task(), (*attemptCtx)(nil)
 	if t == nil {
 		if q.plainFast {
-			return run{fn: it.fn, ctx: it.ctx}
+			return run{fn: it.fn, ctx: it.values()}
 		}
 		var lr *lightRun
 		if spare != nil && *spare != nil {
@@ -88,7 +88,7 @@ func (q *Queue) claimLocked(w *worker, it item, spare **lightRun) run {
 		}
 		lr.g.fn, lr.g.t.impl = it.fn, &lr.g
 		t, a = &lr.g.t, &lr.a
-		t.q, t.parent, t.heapIdx = q, orBackground(it.ctx), -1
+		t.q, t.parent, t.heapIdx = q, orBackground(it.values()), -1
 		if q.tracking() {
 			t.lazyLocked().mark = q.clock()
 		}
@@ -113,18 +113,44 @@ func (q *Queue) claimLocked(w *worker, it item, spare **lightRun) run {
 
 // nextLocked takes the next live task from the pending queue for w.
 func (q *Queue) nextLocked(w *worker, spare **lightRun) (run, bool) {
+	it, ok := q.popLiveLocked()
+	if !ok {
+		return run{}, false
+	}
+	return q.claimLocked(w, it, spare), true
+}
+
+// popLiveLocked takes the next task from the pending queue, skipping the
+// canceled ones, and lets a blocked submission have the room it frees.
+func (q *Queue) popLiveLocked() (item, bool) {
 	for {
 		it, ok := q.pending.pop()
 		if !ok {
-			return run{}, false
+			return item{}, false
 		}
-		if it.t != nil && Status(it.t.status.Load()) != Queued {
+		if t := it.task(); t != nil && Status(t.status.Load()) != Queued {
 			q.tombs-- // canceled while it waited
 			continue
 		}
 		q.wakeWaiterLocked()
-		return q.claimLocked(w, it, spare), true
+		return it, true
 	}
+}
+
+// kickLocked gives waiting tasks to parked workers, then starts workers for
+// the rest while the pool may grow.
+func (q *Queue) kickLocked() {
+	for len(q.idle) > 0 {
+		it, ok := q.popLiveLocked()
+		if !ok {
+			return
+		}
+		w := q.idle[len(q.idle)-1]
+		q.idle[len(q.idle)-1] = nil
+		q.idle = q.idle[:len(q.idle)-1]
+		w.wake <- q.claimLocked(w, it, nil)
+	}
+	q.growLocked()
 }
 
 // work is a worker goroutine's body, started with its first task.
@@ -190,7 +216,9 @@ func (q *Queue) work(w *worker, r run) {
 				}
 				return
 			}
+			w.parkedAt = q.clock()
 			q.idle = append(q.idle, w)
+			q.armReaperLocked()
 		}
 		q.mu.Unlock()
 		if done {
@@ -336,29 +364,48 @@ func (q *Queue) executePlain(r run) (err error) {
 }
 
 // park waits for a task to be handed to w. It reports false if w must exit,
-// having been removed from the pool by whoever decided so.
+// having been removed from the pool by whoever decided so (Resize, Shutdown,
+// Close, or the reaper once w has been idle for IdleTimeout).
 func (q *Queue) park(w *worker) (run, bool) {
-	if w.timer == nil {
-		w.timer = time.NewTimer(q.cfg.IdleTimeout)
-	} else {
-		w.timer.Reset(q.cfg.IdleTimeout)
-	}
-	select {
-	case r := <-w.wake:
-		w.timer.Stop()
-		return r, !r.exit()
-	case <-w.timer.C:
-	}
-	q.mu.Lock()
-	if i := slices.Index(q.idle, w); i >= 0 {
-		q.idle = slices.Delete(q.idle, i, i+1)
-		q.exitLocked(w)
-		q.mu.Unlock()
-		return run{}, false
-	}
-	q.mu.Unlock()
-	r := <-w.wake // taken from the idle list just as the timer fired
+	r := <-w.wake
 	return r, !r.exit()
+}
+
+// armReaperLocked makes sure the reaper will run when the longest-idle
+// worker's IdleTimeout ends. Parked workers are in q.idle oldest first, so
+// one timer serves the whole pool and parking costs no timer operation.
+func (q *Queue) armReaperLocked() {
+	if q.reaperArmed || len(q.idle) == 0 || q.state != stateOpen {
+		return
+	}
+	d := time.Duration(q.idle[0].parkedAt + int64(q.cfg.IdleTimeout) - q.clock())
+	if q.reaper == nil {
+		q.reaper = time.AfterFunc(d, q.reap)
+	} else {
+		q.reaper.Reset(d)
+	}
+	q.reaperArmed = true
+}
+
+// reap lets go the workers idle for IdleTimeout or more, and arms the reaper
+// for the next.
+func (q *Queue) reap() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.reaperArmed = false
+	if q.state != stateOpen {
+		return // Shutdown and Close let idle workers go
+	}
+	now, n := q.clock(), 0
+	for n < len(q.idle) && now-q.idle[n].parkedAt >= int64(q.cfg.IdleTimeout) {
+		n++
+	}
+	for _, w := range q.idle[:n] {
+		q.exitLocked(w)
+		w.wake <- run{}
+	}
+	q.idle = slices.Delete(q.idle, 0, n)
+	q.armReaperLocked()
 }
 
 // exitLocked removes w from the pool.
@@ -448,15 +495,10 @@ func (q *Queue) Resize(n int) error {
 // growLocked starts workers for waiting tasks while the pool may grow.
 func (q *Queue) growLocked() {
 	for q.workers < q.max {
-		it, ok := q.pending.pop()
+		it, ok := q.popLiveLocked()
 		if !ok {
 			return
 		}
-		if it.t != nil && Status(it.t.status.Load()) != Queued {
-			q.tombs--
-			continue
-		}
-		q.wakeWaiterLocked()
 		q.startWorkerLocked(it)
 	}
 }
