@@ -12,9 +12,10 @@ import (
 // closed). Its methods are safe for concurrent use; a nil *Future is not.
 //
 // A future and its task are one allocation of 112 bytes plus the result
-// (128 bytes for an int), and it waits in the queue as 32 more; each attempt
+// (128 bytes for an int), and it waits in the queue as 24 more; each attempt
 // adds one context (112 bytes); Done, or an Await that has to wait, adds a
-// channel.
+// channel. Measured: 152 bytes of heap per waiting Future[int], about 0.5 µs
+// per task submitted and awaited in bulk (see Submit).
 type Future[T any] struct {
 	t   task
 	fn  func(context.Context) (T, error)
