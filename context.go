@@ -15,13 +15,13 @@ import (
 type attemptCtx struct {
 	q        *Queue
 	values   context.Context // never canceled: see valuesOnly
-	deadline time.Time       // zero: none
+	deadline int64           // queue clock; 0: none
 	timer    *time.Timer     // fires the deadline
 
 	mu     sync.Mutex
 	done   chan struct{} // made on first use
 	err    error
-	afters []*afterFunc
+	afters *[]*afterFunc // made on first AfterFunc
 }
 
 type afterFunc struct{ f func() }
@@ -41,7 +41,12 @@ func valuesOnly(ctx context.Context) context.Context {
 	return context.WithoutCancel(ctx)
 }
 
-func (c *attemptCtx) Deadline() (time.Time, bool) { return c.deadline, !c.deadline.IsZero() }
+func (c *attemptCtx) Deadline() (time.Time, bool) {
+	if c.deadline == 0 {
+		return time.Time{}, false
+	}
+	return c.q.timeAt(c.deadline), true
+}
 
 func (c *attemptCtx) Done() <-chan struct{} {
 	c.mu.Lock()
@@ -81,14 +86,20 @@ func (c *attemptCtx) AfterFunc(f func()) (stop func() bool) {
 		return func() bool { return false }
 	}
 	a := &afterFunc{f: f}
-	c.afters = append(c.afters, a)
+	if c.afters == nil {
+		c.afters = new([]*afterFunc)
+	}
+	*c.afters = append(*c.afters, a)
 	c.mu.Unlock()
 	return func() bool {
 		c.mu.Lock()
 		defer c.mu.Unlock()
-		for i, x := range c.afters {
+		if c.afters == nil {
+			return false
+		}
+		for i, x := range *c.afters {
 			if x == a {
-				c.afters = append(c.afters[:i], c.afters[i+1:]...)
+				*c.afters = append((*c.afters)[:i], (*c.afters)[i+1:]...)
 				return true
 			}
 		}
@@ -101,7 +112,7 @@ func (c *attemptCtx) startTimer(d time.Duration) {
 	if d <= 0 {
 		return
 	}
-	c.deadline = c.q.now().Add(d)
+	c.deadline = max(c.q.clock()+int64(d), 1)
 	c.mu.Lock() // the timer may fire before the assignment completes
 	c.timer = time.AfterFunc(d, func() { c.cancel(context.DeadlineExceeded) })
 	c.mu.Unlock()
@@ -119,8 +130,10 @@ func (c *attemptCtx) cancel(err error) {
 	if c.done != nil {
 		close(c.done)
 	}
-	afters := c.afters
-	c.afters = nil
+	var afters []*afterFunc
+	if c.afters != nil {
+		afters, c.afters = *c.afters, nil
+	}
 	timer := c.timer
 	c.mu.Unlock()
 	if timer != nil {

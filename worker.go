@@ -70,10 +70,26 @@ func (q *Queue) startWorkerLocked(it item) {
 	go q.work(w, r)
 }
 
-// claimLocked makes it w's running task and prepares its attempt context.
-// spare, if it points to a non-nil lightRun, is used (and cleared) for a plain
-// task off the fast path instead of allocating under the lock.
-func (q *Queue) claimLocked(w *worker, it item, spare **lightRun) run {
+// spares are allocations a worker makes before it takes the queue's lock, so
+// that claiming a task under the lock need not allocate.
+type spares struct {
+	light *lightRun   // for a plain task off the fast path
+	ctx   *attemptCtx // for a task's attempt
+}
+
+// fill makes sure the spares a claim may need are there.
+func (s *spares) fill(q *Queue) {
+	if s.ctx == nil {
+		s.ctx = new(attemptCtx)
+	}
+	if s.light == nil && !q.plainFast {
+		s.light = new(lightRun)
+	}
+}
+
+// claimLocked makes it w's running task and prepares its attempt context,
+// from sp if it has what is needed (sp may be nil: then it allocates).
+func (q *Queue) claimLocked(w *worker, it item, sp *spares) run {
 	q.running++
 	t, a := it.task(), (*attemptCtx)(nil)
 	if t == nil {
@@ -81,8 +97,8 @@ func (q *Queue) claimLocked(w *worker, it item, spare **lightRun) run {
 			return run{fn: it.fn, ctx: it.values()}
 		}
 		var lr *lightRun
-		if spare != nil && *spare != nil {
-			lr, *spare = *spare, nil
+		if sp != nil && sp.light != nil {
+			lr, sp.light = sp.light, nil
 		} else {
 			lr = new(lightRun)
 		}
@@ -92,6 +108,8 @@ func (q *Queue) claimLocked(w *worker, it item, spare **lightRun) run {
 		if q.tracking() {
 			t.lazyLocked().mark = q.clock()
 		}
+	} else if sp != nil && sp.ctx != nil {
+		a, sp.ctx = sp.ctx, nil
 	} else {
 		a = new(attemptCtx)
 	}
@@ -112,12 +130,12 @@ func (q *Queue) claimLocked(w *worker, it item, spare **lightRun) run {
 }
 
 // nextLocked takes the next live task from the pending queue for w.
-func (q *Queue) nextLocked(w *worker, spare **lightRun) (run, bool) {
+func (q *Queue) nextLocked(w *worker, sp *spares) (run, bool) {
 	it, ok := q.popLiveLocked()
 	if !ok {
 		return run{}, false
 	}
-	return q.claimLocked(w, it, spare), true
+	return q.claimLocked(w, it, sp), true
 }
 
 // popLiveLocked takes the next task from the pending queue, skipping the
@@ -162,7 +180,7 @@ func (q *Queue) work(w *worker, r run) {
 		}
 		q.wg.Done()
 	}()
-	var spare *lightRun
+	var sp spares
 	for {
 		var start time.Time
 		if q.cfg.OnEvent != nil || q.debug {
@@ -187,9 +205,7 @@ func (q *Queue) work(w *worker, r run) {
 		if q.debug && r.t != nil {
 			q.logAttempt(r.t, err, took)
 		}
-		if spare == nil && !q.plainFast {
-			spare = new(lightRun)
-		}
+		sp.fill(q)
 
 		q.lockWorker()
 		t, done := r.t, false
@@ -204,7 +220,7 @@ func (q *Queue) work(w *worker, r run) {
 		}
 		var ok bool
 		if q.workers <= q.max {
-			r, ok = q.nextLocked(w, &spare)
+			r, ok = q.nextLocked(w, &sp)
 		}
 		if !ok {
 			if q.state != stateOpen || q.workers > q.max {
