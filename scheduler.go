@@ -13,7 +13,7 @@ import (
 // timer of its own; a delayed plain Go task has no struct: the entry is all.
 // Its fields are guarded by Queue.mu.
 type scheduler struct {
-	heap    []timerEntry
+	heap    entries
 	seq     uint64
 	started bool
 	wake    chan struct{} // the earliest due time changed
@@ -42,7 +42,38 @@ func (e *timerEntry) setIndex(i int) {
 	}
 }
 
-func (s *scheduler) len() int { return len(s.heap) }
+func (s *scheduler) len() int { return s.heap.n }
+
+// entries is the heap's storage: chunks of 64 entries (3 KiB each), so that
+// growing to a million delayed tasks never copies them.
+type entries struct {
+	chunks []*[chunkLen]timerEntry
+	n      int
+}
+
+const chunkLen = 64
+
+func (h *entries) at(i int) *timerEntry { return &h.chunks[i/chunkLen][i%chunkLen] }
+
+func (h *entries) push(e timerEntry) int {
+	if h.n == len(h.chunks)*chunkLen {
+		h.chunks = append(h.chunks, new([chunkLen]timerEntry))
+	}
+	*h.at(h.n) = e
+	h.n++
+	return h.n - 1
+}
+
+// pop clears and drops the last entry, and frees chunks no longer needed
+// (keeping one spare).
+func (h *entries) pop() {
+	h.n--
+	*h.at(h.n) = timerEntry{}
+	if keep := h.n/chunkLen + 2; len(h.chunks) > keep {
+		clear(h.chunks[keep:])
+		h.chunks = h.chunks[:keep]
+	}
+}
 
 // pushLocked adds t, due at at (queue clock).
 func (s *scheduler) pushLocked(q *Queue, t *task, at int64) {
@@ -54,9 +85,8 @@ func (s *scheduler) pushLocked(q *Queue, t *task, at int64) {
 func (s *scheduler) pushEntryLocked(q *Queue, e timerEntry) {
 	s.seq++
 	e.seq = s.seq
-	s.heap = append(s.heap, e)
-	i := len(s.heap) - 1
-	s.heap[i].setIndex(i)
+	i := s.heap.push(e)
+	s.heap.at(i).setIndex(i)
 	s.up(i)
 	if !s.started {
 		s.started = true
@@ -66,7 +96,7 @@ func (s *scheduler) pushEntryLocked(q *Queue, e timerEntry) {
 		go q.timerLoop()
 		return
 	}
-	if s.heap[0].seq == e.seq {
+	if s.heap.at(0).seq == e.seq {
 		select {
 		case s.wake <- struct{}{}:
 		default:
@@ -80,20 +110,19 @@ func (s *scheduler) removeLocked(t *task) { s.removeEntryLocked(int(t.heapIdx), 
 // removeEntryLocked takes the entry at index i out of the heap if it holds
 // x, a *task or a *Recurring.
 func (s *scheduler) removeEntryLocked(i int, x any) {
-	if i < 0 || i >= len(s.heap) || s.heap[i].v != x {
+	if i < 0 || i >= s.heap.n || s.heap.at(i).v != x {
 		return
 	}
 	s.removeAtLocked(i)
 }
 
 func (s *scheduler) removeAtLocked(i int) {
-	e := s.heap[i]
-	n := len(s.heap) - 1
+	e := *s.heap.at(i)
+	n := s.heap.n - 1
 	if i != n {
 		s.swap(i, n)
 	}
-	s.heap[n] = timerEntry{}
-	s.heap = s.heap[:n]
+	s.heap.pop()
 	if i != n {
 		s.down(i)
 		s.up(i)
@@ -104,10 +133,10 @@ func (s *scheduler) removeAtLocked(i int) {
 // popDueLocked removes and returns the earliest entry due at or before now,
 // or reports the time until the earliest is due (-1 if none).
 func (s *scheduler) popDueLocked(now int64) (timerEntry, time.Duration, bool) {
-	if len(s.heap) == 0 {
+	if s.heap.n == 0 {
 		return timerEntry{}, -1, false
 	}
-	e := s.heap[0]
+	e := *s.heap.at(0)
 	if e.at > now {
 		return timerEntry{}, time.Duration(e.at - now), false
 	}
@@ -118,7 +147,8 @@ func (s *scheduler) popDueLocked(now int64) (timerEntry, time.Duration, bool) {
 // drainLocked empties the heap and returns its tasks and the number of
 // plain tasks in it; schedules are dropped.
 func (s *scheduler) drainLocked() (ts []*task, plain int) {
-	for _, e := range s.heap {
+	for i := range s.heap.n {
+		e := s.heap.at(i)
 		e.setIndex(-1)
 		switch x := e.v.(type) {
 		case *task:
@@ -128,7 +158,7 @@ func (s *scheduler) drainLocked() (ts []*task, plain int) {
 			plain++
 		}
 	}
-	s.heap = nil
+	s.heap = entries{}
 	return ts, plain
 }
 
@@ -190,14 +220,15 @@ func (q *Queue) timerLoop() {
 }
 
 func (s *scheduler) less(i, j int) bool {
-	a, b := &s.heap[i], &s.heap[j]
+	a, b := s.heap.at(i), s.heap.at(j)
 	return a.at < b.at || (a.at == b.at && a.seq < b.seq)
 }
 
 func (s *scheduler) swap(i, j int) {
-	s.heap[i], s.heap[j] = s.heap[j], s.heap[i]
-	s.heap[i].setIndex(i)
-	s.heap[j].setIndex(j)
+	a, b := s.heap.at(i), s.heap.at(j)
+	*a, *b = *b, *a
+	a.setIndex(i)
+	b.setIndex(j)
 }
 
 func (s *scheduler) up(i int) {
@@ -212,7 +243,7 @@ func (s *scheduler) up(i int) {
 }
 
 func (s *scheduler) down(i int) {
-	n := len(s.heap)
+	n := s.heap.n
 	for {
 		l := 2*i + 1
 		if l >= n {
