@@ -150,6 +150,7 @@ func (c Constant) Delay(int) time.Duration { return time.Duration(c) }
 // Permanent. The future of a task that fails with it reports the wrapped error.
 type PermanentError struct{ Err error }
 
+// Error returns the wrapped error's message.
 func (e *PermanentError) Error() string {
 	if e.Err == nil {
 		return "errand: permanent error"
@@ -177,6 +178,7 @@ type RetryAfterError struct {
 	Err   error
 }
 
+// Error returns the wrapped error's message.
 func (e *RetryAfterError) Error() string {
 	if e.Err == nil {
 		return fmt.Sprintf("errand: retry after %v", e.Delay)

@@ -109,6 +109,7 @@ func (r *Recurring) Stop() {
 	r.q.stopRecurringLocked(r)
 }
 
+// String describes the schedule: its id, trigger and next run.
 func (r *Recurring) String() string {
 	return fmt.Sprintf("errand.Recurring{%s %v next=%v}", r.id, r.trig, r.Next())
 }

@@ -23,6 +23,7 @@ const (
 
 var statusNames = [...]string{"", "scheduled", "queued", "running", "retrying", "succeeded", "failed", "canceled"}
 
+// String returns the status in lower case, e.g. "running".
 func (s Status) String() string {
 	if s > 0 && int(s) < len(statusNames) {
 		return statusNames[s]
@@ -252,6 +253,7 @@ const (
 
 var eventNames = [...]string{"", "submitted", "queued", "started", "retrying", "succeeded", "failed", "canceled", "rejected", "skipped"}
 
+// String returns the kind in lower case, e.g. "retrying".
 func (k EventKind) String() string {
 	if int(k) < len(eventNames) && k > 0 {
 		return eventNames[k]
