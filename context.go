@@ -13,7 +13,7 @@ import (
 // it implements AfterFunc so that contexts derived from it with the context
 // package register a callback instead of starting a goroutine each.
 type attemptCtx struct {
-	q        *Queue
+	t        *task           // the attempt's task; Queue.baseTask for the plain tasks' shared context
 	values   context.Context // never canceled: see valuesOnly
 	deadline int64           // queue clock; 0: none
 	timer    *time.Timer     // fires the deadline
@@ -30,6 +30,25 @@ type afterFunc struct{ f func() }
 // Queue, so that a task's own submissions can be recognized.
 type queueKey struct{}
 
+// taskKey is the context key under which an attempt's context reports its
+// task (TaskFromContext).
+type taskKey struct{}
+
+// TaskFromContext describes the task whose attempt ctx belongs to (or
+// descends from): its id, name and attempt number, e.g. to make an
+// idempotency key for an external call. It reports false outside a task,
+// and for a plain Go task (no options), which has no task struct to
+// describe. The TaskInfo's Cancel cancels the task. Safe for concurrent use.
+func TaskFromContext(ctx context.Context) (TaskInfo, bool) {
+	t, _ := ctx.Value(taskKey{}).(*task)
+	if t == nil {
+		return TaskInfo{}, false
+	}
+	t.q.mu.Lock()
+	defer t.q.mu.Unlock()
+	return t.infoLocked(), true
+}
+
 // valuesOnly returns a context with ctx's values and no cancellation or
 // deadline. It costs nothing when ctx already cannot be canceled.
 func valuesOnly(ctx context.Context) context.Context {
@@ -45,7 +64,7 @@ func (c *attemptCtx) Deadline() (time.Time, bool) {
 	if c.deadline == 0 {
 		return time.Time{}, false
 	}
-	return c.q.timeAt(c.deadline), true
+	return c.t.q.timeAt(c.deadline), true
 }
 
 func (c *attemptCtx) Done() <-chan struct{} {
@@ -67,8 +86,14 @@ func (c *attemptCtx) Err() error {
 }
 
 func (c *attemptCtx) Value(key any) any {
-	if _, ok := key.(queueKey); ok {
-		return c.q
+	switch key.(type) {
+	case queueKey:
+		return c.t.q
+	case taskKey:
+		if c.t == &c.t.q.baseTask {
+			return nil // a plain task has no task struct to describe
+		}
+		return c.t
 	}
 	return c.values.Value(key)
 }
@@ -112,7 +137,7 @@ func (c *attemptCtx) startTimer(d time.Duration) {
 	if d <= 0 {
 		return
 	}
-	c.deadline = max(c.q.clock()+int64(d), 1)
+	c.deadline = max(c.t.q.clock()+int64(d), 1)
 	c.mu.Lock() // the timer may fire before the assignment completes
 	c.timer = time.AfterFunc(d, func() { c.cancel(context.DeadlineExceeded) })
 	c.mu.Unlock()
@@ -159,7 +184,7 @@ func (c *mergedCtx) String() string                        { return "errand.merg
 
 func (c *mergedCtx) Value(key any) any {
 	if _, ok := key.(queueKey); ok {
-		return c.base.q
+		return c.base.t.q
 	}
 	return c.values.Value(key)
 }

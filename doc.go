@@ -8,7 +8,12 @@
 //   - Submit and await: Submit(ctx, q, fn) returns a typed *Future[T]; Await
 //     waits for the result with a context that bounds the wait, not the task.
 //   - Later and again: WithDelay and WithRunAt hold a task in the scheduler
-//     until its time; a RetryPolicy brings a failed task back after a backoff.
+//     until its time; a RetryPolicy brings a failed task back after a backoff;
+//     Schedule runs one on an interval or a cron expression.
+//
+// Work that must be storable is a named kind (Define): its arguments and
+// result pass through a Codec, so the same code can later run durable and
+// shared by several processes (see docs/durable.md); today it runs in-process.
 //
 // # Semantics
 //

@@ -116,6 +116,7 @@ type Queue struct {
 	plainFast bool
 	debug     bool               // Config.Logger enabled Debug at New: log every attempt
 	base      attemptCtx         // the context of plain tasks; canceled by Close
+	baseTask  task               // stands for the plain tasks in base
 	emptyCtx  [2]context.Context // context.Background and context.TODO
 
 	mu          sync.Mutex
@@ -133,6 +134,7 @@ type Queue struct {
 	granted     int // room promised to woken waiters that have not yet taken it
 	keys        map[string]*task
 	recurring   map[*Recurring]struct{}
+	named       map[string]*task // live tasks of named kinds, by id (Kind.Future)
 	stats       Stats
 	sched       scheduler
 	drained     chan struct{} // closed once closing and no worker is left
@@ -184,7 +186,8 @@ func New(cfg Config) (*Queue, error) {
 		drained: make(chan struct{}),
 	}
 	q.epoch = q.now()
-	q.base = attemptCtx{q: q, values: context.Background()}
+	q.baseTask.q = q
+	q.base = attemptCtx{t: &q.baseTask, values: context.Background()}
 	q.emptyCtx = [2]context.Context{context.Background(), context.TODO()}
 	q.pending.priority = cfg.Order == OrderPriority
 	q.events.init(q)
@@ -571,8 +574,13 @@ func (q *Queue) finishLocked(t *task, st Status, err error, ran *attemptEnd) {
 		q.stats.Canceled++
 		kind = EventCanceled
 	}
-	if t.ext != nil && t.ext.key != "" && q.keys[t.ext.key] == t {
-		delete(q.keys, t.ext.key)
+	if t.ext != nil {
+		if t.ext.key != "" && q.keys[t.ext.key] == t {
+			delete(q.keys, t.ext.key)
+		}
+		if t.ext.indexed {
+			delete(q.named, t.lazy.id)
+		}
 	}
 	if q.cfg.OnEvent != nil {
 		e := Event{Kind: kind, Err: err}

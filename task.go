@@ -79,6 +79,7 @@ type taskExt struct {
 	retry      *RetryPolicy
 	unlink     func() bool // stops the linked context's AfterFunc; set under Queue.mu
 	schedule   *Recurring  // the schedule this task is a run of
+	indexed    bool        // in Queue.named (a named kind's task), guarded by Queue.mu
 }
 
 // taskImpl is the typed half of a task, seen from untyped code.

@@ -113,7 +113,7 @@ func (q *Queue) claimLocked(w *worker, it item, sp *spares) run {
 	} else {
 		a = new(attemptCtx)
 	}
-	a.q, a.values = q, t.parent
+	a.t, a.values = t, t.parent
 	t.status.Store(int32(Running))
 	t.attempts.Add(1)
 	t.cur = a

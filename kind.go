@@ -1,0 +1,150 @@
+package errand
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+)
+
+// ErrNotFound is returned by Kind.Future for an id the queue does not know:
+// never enqueued here, or already finished (the in-memory store keeps no
+// finished tasks).
+var ErrNotFound = errors.New("errand: no such task")
+
+// Kind is a named kind of task: a function of typed arguments whose
+// arguments and result pass through a Codec, so that the task could be
+// stored and run by another process. Create one with Define, usually as a
+// package-level variable; a Kind is immutable and safe for concurrent use.
+//
+// With the in-memory store (the only one so far; see docs/durable.md for
+// the PostgreSQL store to come) a kind runs in this process, through the
+// same queue as closures, and still makes the codec round trip: arguments
+// are encoded at Enqueue and decoded before the function runs, the result is
+// encoded and decoded, so a value that cannot be stored fails in tests and
+// not in production.
+type Kind[A, R any] struct {
+	name  string
+	fn    func(context.Context, A) (R, error)
+	opts  []Option
+	codec Codec
+	err   error // from Define: returned by Enqueue
+}
+
+// Define returns the named kind of task that runs fn. opts are the kind's
+// default options (retry policy, timeout, priority ...); Enqueue's options
+// come after them. Every task of the kind is named name (WithName). Define
+// never panics: a bad name, a nil fn or an invalid option make every Enqueue
+// return the error.
+func Define[A, R any](name string, fn func(context.Context, A) (R, error), opts ...Option) *Kind[A, R] {
+	k := &Kind[A, R]{name: name, fn: fn, opts: slices.Clone(opts), codec: JSONCodec{}}
+	var o taskOptions
+	switch err := o.parse(opts); {
+	case name == "":
+		k.err = errors.New("errand: Define: empty kind name")
+	case fn == nil:
+		k.err = fmt.Errorf("errand: Define(%q): nil function", name)
+	case err != nil:
+		k.err = fmt.Errorf("errand: Define(%q): %s", name, trimPrefix(err))
+	case o.key != "" || o.linked:
+		k.err = fmt.Errorf("errand: Define(%q): WithKey and WithLinkedContext are per task, not per kind", name)
+	}
+	return k
+}
+
+// Name returns the kind's name.
+func (k *Kind[A, R]) Name() string { return k.name }
+
+// WithCodec returns a copy of the kind that encodes with c.
+func (k *Kind[A, R]) WithCodec(c Codec) *Kind[A, R] {
+	k2 := *k
+	k2.opts = slices.Clone(k.opts)
+	k2.codec = c
+	if c == nil && k2.err == nil {
+		k2.err = fmt.Errorf("errand: %s: nil Codec", k.name)
+	}
+	return &k2
+}
+
+// Enqueue submits a task of the kind with args and returns its future, like
+// Submit: ctx bounds only the wait for room and passes its values, opts
+// follow the kind's own. It fails at once if args cannot be encoded. The
+// future's ID re-attaches to the task with Future.
+func (k *Kind[A, R]) Enqueue(ctx context.Context, q *Queue, args A, opts ...Option) (*Future[R], error) {
+	if k == nil {
+		return nil, errors.New("errand: Enqueue on a nil *Kind")
+	}
+	if k.err != nil {
+		return nil, k.err
+	}
+	payload, err := k.codec.Marshal(args)
+	if err != nil {
+		return nil, fmt.Errorf("errand: %s: encoding the arguments: %w", k.name, err)
+	}
+	all := make([]Option, 0, len(k.opts)+len(opts)+1)
+	all = append(append(append(all, k.opts...), opts...), WithName(k.name))
+	f, err := Submit(ctx, q, func(ctx context.Context) (R, error) { return k.run(ctx, payload) }, all...)
+	if err != nil {
+		return nil, err
+	}
+	q.index(&f.t)
+	return f, nil
+}
+
+// run decodes the arguments, runs the function and makes the result's round
+// trip. A codec failure is permanent: retrying would fail the same way.
+func (k *Kind[A, R]) run(ctx context.Context, payload []byte) (R, error) {
+	var zero R
+	var args A
+	if err := k.codec.Unmarshal(payload, &args); err != nil {
+		return zero, Permanent(fmt.Errorf("errand: %s: decoding the arguments: %w", k.name, err))
+	}
+	r, err := k.fn(ctx, args)
+	if err != nil {
+		return zero, err
+	}
+	data, err := k.codec.Marshal(r)
+	if err != nil {
+		return zero, Permanent(fmt.Errorf("errand: %s: encoding the result: %w", k.name, err))
+	}
+	var out R
+	if err := k.codec.Unmarshal(data, &out); err != nil {
+		return zero, Permanent(fmt.Errorf("errand: %s: decoding the result: %w", k.name, err))
+	}
+	return out, nil
+}
+
+// Future re-attaches to the task of this kind with the given id (a
+// Future's ID) while it waits or runs: it returns the same future Enqueue
+// returned. It returns ErrNotFound for an unknown or finished task, and an
+// error if the task is of another kind.
+func (k *Kind[A, R]) Future(q *Queue, id string) (*Future[R], error) {
+	if k == nil || q == nil {
+		return nil, errors.New("errand: Future on a nil *Kind or *Queue")
+	}
+	q.mu.Lock()
+	t := q.named[id]
+	q.mu.Unlock()
+	if t == nil {
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
+	}
+	f, ok := t.impl.(*Future[R])
+	if !ok || t.name() != k.name {
+		return nil, fmt.Errorf("errand: task %s is a %q, not a %q", id, t.name(), k.name)
+	}
+	return f, nil
+}
+
+// index makes a live task of a named kind findable by its id.
+func (q *Queue) index(t *task) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if Status(t.status.Load()).Final() || t.ext.indexed {
+		return // finished already, or the same task again (WithKey)
+	}
+	if q.named == nil {
+		q.named = make(map[string]*task)
+	}
+	q.named[t.idLocked()] = t
+	t.ext.indexed = true
+}
