@@ -25,6 +25,13 @@
 // retention deletes; recurring schedules fired once per due time. The
 // database clock decides what is due.
 //
+// Migration 2 makes the database announce, by NOTIFY, work that is due on
+// insert or becomes due by an update (channel errand_work_<schema>, payload
+// the kind) and tasks that finish (errand_done_<schema>, payload the id); a
+// schema name too long for a 63-byte channel name is replaced by its md5.
+// An internal listener holds one connection of its own LISTENing on them,
+// reconnecting with back-off, and reports when the caller must poll instead.
+//
 // # What is coming
 //
 // errandpg.New(pool), implementing the core's Store interface (Config.Store),

@@ -20,6 +20,39 @@ var (
 
 var errandTables = []string{"errand_tasks", "errand_schedules", "errand_schema_migrations"}
 
+// latestMigration is the version of the newest embedded migration.
+const latestMigration = 2
+
+// errandFunctions are the trigger functions of migration 2.
+var errandFunctions = []string{"errand_notify_work", "errand_notify_done"}
+
+// errandTriggers are the triggers on errand_tasks, by name.
+var errandTriggers = []string{"errand_tasks_done", "errand_tasks_work_insert", "errand_tasks_work_update"}
+
+func functionExists(t *testing.T, db DB, name string) bool {
+	t.Helper()
+	var exists bool
+	if err := db.QueryRow(testCtx(t), `SELECT to_regproc($1) IS NOT NULL`, name).Scan(&exists); err != nil {
+		t.Fatal(err)
+	}
+	return exists
+}
+
+// taskTriggers returns the names of the triggers on errand_tasks, sorted.
+func taskTriggers(t *testing.T, db DB) []string {
+	t.Helper()
+	rows, err := db.Query(testCtx(t), `SELECT tgname::text FROM pg_trigger
+		WHERE tgrelid = 'errand_tasks'::regclass AND NOT tgisinternal ORDER BY tgname`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return names
+}
+
 func appliedVersions(t *testing.T, db DB) []int {
 	t.Helper()
 	rows, err := db.Query(testCtx(t), `SELECT version FROM errand_schema_migrations ORDER BY version`)
@@ -91,8 +124,17 @@ func TestMigrateFreshSchemaIsIdempotent(t *testing.T) {
 		}
 	}
 	checkVersion(t, pool, len(migrations))
+	checkVersionPair(t, pool, latestMigration, latestMigration)
 	if got := appliedVersions(t, pool); !slices.Equal(got, wantVersions()) {
 		t.Fatalf("recorded versions %v, want %v", got, wantVersions())
+	}
+	if got := taskTriggers(t, pool); !slices.Equal(got, errandTriggers) {
+		t.Fatalf("triggers on errand_tasks %v, want %v", got, errandTriggers)
+	}
+	for _, f := range errandFunctions {
+		if !functionExists(t, pool, f) {
+			t.Fatalf("function %s missing after Migrate", f)
+		}
 	}
 	var applied string
 	if err := pool.QueryRow(ctx, `SELECT applied_at::text FROM errand_schema_migrations WHERE version = 1`).Scan(&applied); err != nil {
@@ -149,6 +191,43 @@ func TestMigrateInsideRolledBackTx(t *testing.T) {
 		if tableExists(t, pool, tbl) {
 			t.Fatalf("%s exists after the transaction rolled back", tbl)
 		}
+	}
+	for _, f := range errandFunctions {
+		if functionExists(t, pool, f) {
+			t.Fatalf("function %s exists after the transaction rolled back", f)
+		}
+	}
+}
+
+// TestMigrateUpgradesFromVersion1 applies migration 2 to a schema at version
+// 1 holding tasks: they are kept, and from then on announced.
+func TestMigrateUpgradesFromVersion1(t *testing.T) {
+	pool := newSchemaPool(t)
+	ctx := testCtx(t)
+	if err := applyMigration(ctx, pool, migrations[0]); err != nil {
+		t.Fatal(err)
+	}
+	checkVersionPair(t, pool, 1, latestMigration)
+	if got := taskTriggers(t, pool); len(got) != 0 {
+		t.Fatalf("triggers at version 1: %v", got)
+	}
+	old := mustInsert(t, pool, newTask{})
+	if err := Migrate(ctx, pool); err != nil {
+		t.Fatalf("Migrate from version 1: %v", err)
+	}
+	checkVersionPair(t, pool, latestMigration, latestMigration)
+	if got := appliedVersions(t, pool); !slices.Equal(got, wantVersions()) {
+		t.Fatalf("recorded versions %v, want %v", got, wantVersions())
+	}
+	if r := mustGet(t, pool, old); r.state != stateQueued {
+		t.Fatalf("task from version 1: %+v", r)
+	}
+	tl := listeningListener(t, pool)
+	if ok, err := cancelWaiting(ctx, pool, old); err != nil || !ok {
+		t.Fatal(ok, err)
+	}
+	if got := tl.sync(t); !slices.Equal(got, []string{uuidText(old)}) {
+		t.Fatalf("done ids %q after the upgrade", got)
 	}
 }
 
@@ -253,7 +332,7 @@ func TestLoadMigrations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(ms) == 0 || ms[0].version != 1 || ms[len(ms)-1].version != len(ms) {
-		t.Fatalf("embedded migrations: %d, first %d", len(ms), ms[0].version)
+	if len(ms) != latestMigration || ms[0].version != 1 || ms[len(ms)-1].version != len(ms) {
+		t.Fatalf("embedded migrations: %d, first %d; want %d from 1", len(ms), ms[0].version, latestMigration)
 	}
 }

@@ -213,12 +213,17 @@ func stopCluster() {
 // and the pool closed. It does not migrate (see migratedPool).
 func newSchemaPool(t testing.TB) *pgxpool.Pool {
 	t.Helper()
-	url := testURL(t)
 	var b [8]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		t.Fatal(err)
 	}
-	schema := "errand_test_" + hex.EncodeToString(b[:])
+	return newNamedSchemaPool(t, "errand_test_"+hex.EncodeToString(b[:]))
+}
+
+// newNamedSchemaPool is newSchemaPool with the schema's name given.
+func newNamedSchemaPool(t testing.TB, schema string) *pgxpool.Pool {
+	t.Helper()
+	url := testURL(t)
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		t.Fatalf("parsing %s: %v", url, err)

@@ -1,0 +1,250 @@
+package errandpg
+
+// The listener: one goroutine holding a dedicated connection that LISTENs on
+// the schema's channels (see migrations/0002_notify.up.sql), so a worker
+// wakes within milliseconds of an insert and a future resolves as soon as
+// its task finishes, in every process.
+//
+// Notifications are a wake-up, never the source of truth: whatever is
+// announced is re-read from errand_tasks, and a listener that is not
+// listening (not connected yet, reconnecting, or refused LISTEN for good)
+// says so through Polling, so the caller polls instead.
+//
+// Cost: one connection per listener, held for its lifetime outside the pool
+// (it must be a session connection: LISTEN does not work through a
+// transaction pooler), one goroutine, and on the database one notification
+// per due insert and per finished task (see the migration).
+
+import (
+	"context"
+	"crypto/md5"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// Channel name prefixes; the full name adds the schema (see notifyChannel).
+const (
+	workChannelPrefix = "errand_work_"
+	doneChannelPrefix = "errand_done_"
+)
+
+// maxChannelLen is the longest identifier PostgreSQL keeps (NAMEDATALEN-1).
+const maxChannelLen = 63
+
+// notifyChannel is the channel the triggers of schema notify on: prefix and
+// schema, or prefix and the md5 of schema in hex if that would exceed 63
+// bytes. It must match the triggers' expression in 0002_notify.up.sql.
+func notifyChannel(prefix, schema string) string {
+	if len(prefix)+len(schema) <= maxChannelLen {
+		return prefix + schema
+	}
+	sum := md5.Sum([]byte(schema))
+	return prefix + hex.EncodeToString(sum[:])
+}
+
+// notifyChannels returns the work and done channels of the errand tables db
+// uses: those of its current schema.
+func notifyChannels(ctx context.Context, db DB) (work, done string, err error) {
+	var schema *string
+	if err := db.QueryRow(ctx, `SELECT current_schema()`).Scan(&schema); err != nil {
+		return "", "", fmt.Errorf("errandpg: reading the current schema: %w", err)
+	}
+	if schema == nil {
+		return "", "", errors.New("errandpg: no schema of the search_path exists")
+	}
+	return notifyChannel(workChannelPrefix, *schema), notifyChannel(doneChannelPrefix, *schema), nil
+}
+
+// Reconnection back-off: doubling from listenMinBackoff up to
+// listenMaxBackoff, with jitter, reset by every successful LISTEN.
+const (
+	listenMinBackoff = 50 * time.Millisecond
+	listenMaxBackoff = 5 * time.Second
+)
+
+// listener LISTENs on a work and a done channel on a connection of its own,
+// reconnecting with back-off when the connection drops.
+//
+// A notification on the work channel is a non-blocking send on Work (buffer
+// 1: any number of notifications before the caller looks coalesce into one
+// wake-up). A notification on the done channel calls onDone with its
+// payload, the finished task's id, on the listener's goroutine: onDone must
+// not block. After a reconnection (a LISTEN following an earlier one), since
+// notifications sent in the gap are lost, the listener wakes Work and calls
+// onDone("") before it reports listening again: the caller re-checks its
+// due work and its pending futures.
+type listener struct {
+	connect    func(context.Context) (*pgx.Conn, error)
+	work, done string
+	onDone     func(id string)
+	wake       chan struct{}
+
+	cancel context.CancelFunc
+	exited chan struct{}
+
+	mu      sync.Mutex
+	polling bool          // not listening right now
+	pid     uint32        // the listening connection's backend pid, 0 if none
+	changed chan struct{} // closed and replaced when polling or pid change
+}
+
+// newListener starts a listener on the work and done channels (as given by
+// notifyChannels) over connections made by connect, which must reach the
+// database directly or through a session pooler. It runs until ctx ends or
+// Close is called; it starts out polling, until its first LISTEN succeeds.
+func newListener(ctx context.Context, connect func(context.Context) (*pgx.Conn, error), work, done string, onDone func(id string)) *listener {
+	ctx, cancel := context.WithCancel(ctx)
+	l := &listener{
+		connect: connect,
+		work:    work,
+		done:    done,
+		onDone:  onDone,
+		wake:    make(chan struct{}, 1),
+		cancel:  cancel,
+		exited:  make(chan struct{}),
+		polling: true,
+		changed: make(chan struct{}),
+	}
+	go l.run(ctx)
+	return l
+}
+
+// Work is signaled (coalescing) when new work is announced, and after a
+// reconnection.
+func (l *listener) Work() <-chan struct{} { return l.wake }
+
+// Polling reports whether the caller must poll for work and futures because
+// the listener is not listening: before its first LISTEN, while it
+// reconnects, and for good once the database refused LISTEN (see
+// notificationsUnavailable).
+func (l *listener) Polling() bool {
+	polling, _, _ := l.state()
+	return polling
+}
+
+// state returns whether the listener polls, the backend pid of its listening
+// connection (0 if none), and a channel closed at the next change of either.
+func (l *listener) state() (polling bool, pid uint32, changed <-chan struct{}) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.polling, l.pid, l.changed
+}
+
+func (l *listener) setState(polling bool, pid uint32) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.polling == polling && l.pid == pid {
+		return
+	}
+	l.polling, l.pid = polling, pid
+	close(l.changed)
+	l.changed = make(chan struct{})
+}
+
+// Close stops the listener, closes its connection and waits for its
+// goroutine to exit. It is safe to call more than once.
+func (l *listener) Close() {
+	l.cancel()
+	<-l.exited
+}
+
+func (l *listener) run(ctx context.Context) {
+	defer close(l.exited)
+	backoff := listenMinBackoff
+	for listenedBefore := false; ; {
+		listened, refused := l.listen(ctx, listenedBefore)
+		listenedBefore = listenedBefore || listened
+		l.setState(true, 0)
+		if ctx.Err() != nil || refused {
+			return // refused: polling for good
+		}
+		if listened {
+			backoff = listenMinBackoff
+		}
+		// Jitter of up to a quarter, so processes cut off together do not
+		// reconnect together.
+		d := backoff + rand.N(backoff/4+1)
+		backoff = min(2*backoff, listenMaxBackoff)
+		timer := time.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return
+		case <-timer.C:
+		}
+	}
+}
+
+// listen connects, LISTENs and delivers notifications until the connection
+// fails or ctx ends; resync says a previous connection listened, so
+// notifications may have been lost in between. listened reports whether
+// LISTEN succeeded, refused whether the database refused it for good
+// (notificationsUnavailable).
+func (l *listener) listen(ctx context.Context, resync bool) (listened, refused bool) {
+	conn, err := l.connect(ctx)
+	if err != nil {
+		return false, false
+	}
+	defer func() {
+		closeCtx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		conn.Close(closeCtx)
+	}()
+	for _, ch := range []string{l.work, l.done} {
+		if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{ch}.Sanitize()); err != nil {
+			return false, notificationsUnavailable(err)
+		}
+	}
+	if resync {
+		l.signal()
+		l.onDone("")
+	}
+	l.setState(false, conn.PgConn().PID())
+	for {
+		n, err := conn.WaitForNotification(ctx)
+		if err != nil {
+			return true, false
+		}
+		switch n.Channel {
+		case l.work:
+			l.signal()
+		case l.done:
+			l.onDone(n.Payload)
+		}
+	}
+}
+
+func (l *listener) signal() {
+	select {
+	case l.wake <- struct{}{}:
+	default:
+	}
+}
+
+// notificationsUnavailable reports whether err, from LISTEN, shows that this
+// database connection cannot listen at all, so reconnecting is pointless:
+// feature_not_supported (a pooler or a PostgreSQL-compatible database
+// refusing LISTEN) or read_only_sql_transaction (a hot standby: "cannot
+// execute LISTEN during recovery").
+//
+// A transaction pooler (PgBouncer in transaction mode) accepts LISTEN and
+// then loses the notifications: it is not detected; configure such
+// deployments to poll.
+func notificationsUnavailable(err error) bool {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return false
+	}
+	switch pgErr.Code {
+	case "0A000", "25006":
+		return true
+	}
+	return false
+}
