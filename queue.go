@@ -262,7 +262,7 @@ func (q *Queue) Go(ctx context.Context, fn func(context.Context) error, opts ...
 	if o, plain := plainOptions(opts); plain && q.cfg.OnEvent == nil {
 		values := q.valuesOf(ctx)
 		at, delayed := q.dueAt(&o)
-		q.mu.Lock()
+		q.lockYielding()
 		if q.state != stateOpen {
 			q.mu.Unlock()
 			return ErrClosed
