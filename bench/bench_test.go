@@ -153,3 +153,11 @@ func TestProfiles(t *testing.T) {
 		}
 	}
 }
+
+func TestMain(m *testing.M) {
+	// ants starts its default pool's two goroutines when imported; they are
+	// a peer's, not ours, and live as long as the process.
+	goleak.VerifyTestMain(m,
+		goleak.IgnoreTopFunction("github.com/panjf2000/ants/v2.(*poolCommon).purgeStaleWorkers"),
+		goleak.IgnoreTopFunction("github.com/panjf2000/ants/v2.(*poolCommon).ticktock"))
+}

@@ -60,10 +60,13 @@
 package crondiff
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"strings"
+	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 	_ "time/tzdata"
 
@@ -90,6 +93,45 @@ func TestRobfigScheduleIsTrigger(t *testing.T) {
 	if got, want := tr.Next(after), time.Date(2026, 1, 1, 2, 30, 0, 0, time.UTC); !got.Equal(want) {
 		t.Errorf("robfig schedule as errand.Trigger: Next = %v, want %v", got, want)
 	}
+}
+
+// TestRobfigScheduleRunsOnQueue: a robfig schedule is a Trigger a queue
+// runs: Queue.Schedule fires it at its times (every 2 hours on the hour,
+// under a fake clock).
+func TestRobfigScheduleRunsOnQueue(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sched, err := robfigParser.Parse("0 0 */2 * * *")
+		if err != nil {
+			t.Fatal(err)
+		}
+		q, err := errand.New(errand.Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer q.Close()
+		var mu sync.Mutex
+		var runs []time.Time
+		if _, err := q.Schedule(sched, func(context.Context) error {
+			mu.Lock()
+			runs = append(runs, time.Now())
+			mu.Unlock()
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(7 * time.Hour) // the fake clock starts at 2000-01-01 00:00 UTC
+		synctest.Wait()
+		mu.Lock()
+		defer mu.Unlock()
+		if len(runs) != 3 {
+			t.Fatalf("%d runs in 7 hours, want 3 (02:00, 04:00, 06:00): %v", len(runs), runs)
+		}
+		for i, r := range runs {
+			if r.UTC().Hour() != 2*(i+1) || r.Minute() != 0 || r.Second() != 0 {
+				t.Errorf("run %d at %v, want %02d:00", i, r.UTC(), 2*(i+1))
+			}
+		}
+	})
 }
 
 // randomExpr builds a random expression in the syntax both libraries accept.
