@@ -259,29 +259,14 @@ func (q *Queue) Go(ctx context.Context, fn func(context.Context) error, opts ...
 	if err := checkArgs(q, ctx, fn == nil); err != nil {
 		return err
 	}
-	if o, plain := plainOptions(opts); plain && q.cfg.OnEvent == nil {
-		values := q.valuesOf(ctx)
-		at, delayed := q.dueAt(&o)
-		q.lockYielding()
-		if q.state != stateOpen {
-			q.mu.Unlock()
-			return ErrClosed
+	if q.cfg.OnEvent == nil {
+		if len(opts) == 0 {
+			return q.goPlain(ctx, fn, 0, 0, false)
 		}
-		if delayed {
-			q.stats.Submitted++
-			q.sched.pushEntryLocked(q, timerEntry{at: at, fn: fn, v: values, prio: o.priority})
-			q.mu.Unlock()
-			return nil
+		if o, plain := plainOptions(opts); plain {
+			at, delayed := q.dueAt(&o)
+			return q.goPlain(ctx, fn, o.priority, at, delayed)
 		}
-		prio := o.priority
-		if err := q.waitRoomLocked(ctx, nil); err != nil {
-			q.mu.Unlock()
-			return err
-		}
-		q.stats.Submitted++
-		q.dispatchLocked(item{fn: fn, v: values}, prio)
-		q.mu.Unlock()
-		return nil
 	}
 	var to taskOptions
 	o, err := parseOptions(opts, &to)
@@ -290,6 +275,31 @@ func (q *Queue) Go(ctx context.Context, fn func(context.Context) error, opts ...
 	}
 	_, err = q.submit(ctx, newGoTask(fn), o)
 	return err
+}
+
+// goPlain submits a plain task: no task struct, just fn and the submitter's
+// values, in the queue or (delayed) in the timer heap.
+func (q *Queue) goPlain(ctx context.Context, fn func(context.Context) error, prio int, at int64, delayed bool) error {
+	values := q.valuesOf(ctx)
+	q.lockYielding()
+	if q.state != stateOpen {
+		q.mu.Unlock()
+		return ErrClosed
+	}
+	if delayed {
+		q.stats.Submitted++
+		q.sched.pushEntryLocked(q, timerEntry{at: at, fn: fn, v: values, prio: prio})
+		q.mu.Unlock()
+		return nil
+	}
+	if err := q.waitRoomLocked(ctx, nil); err != nil {
+		q.mu.Unlock()
+		return err
+	}
+	q.stats.Submitted++
+	q.dispatchLocked(item{fn: fn, v: values}, prio)
+	q.mu.Unlock()
+	return nil
 }
 
 // plainOptions reports whether opts hold nothing but what a plain task can
