@@ -26,30 +26,32 @@ func (it item) values() context.Context {
 }
 
 // pending holds the tasks waiting for a worker, guarded by Queue.mu. Under
-// OrderFIFO it is one ring buffer. Under OrderPriority it is one ring per
-// priority level that has tasks waiting, and a max-heap of those levels: a
-// push or pop costs O(1) within a level, plus O(log L) when a level appears
-// or empties, L being the number of distinct priorities waiting.
+// OrderFIFO it is one lane. Under OrderPriority it is one lane per priority
+// level that has tasks waiting, and a max-heap of those levels: a push or pop
+// costs O(1) within a level, plus O(log L) when a level appears or empties,
+// L being the number of distinct priorities waiting.
 type pending struct {
 	priority bool
-	fifo     ring
+	fifo     lane
 	levels   map[int]*level
 	heap     []*level // non-empty levels, highest priority first
 	free     []*level // emptied levels, kept for reuse
 	size     int
+	seq      uint64 // the order of entry, across plain tasks and task structs
 }
 
 type level struct {
 	prio int
-	r    ring
+	l    lane
 }
 
 func (p *pending) len() int { return p.size }
 
 func (p *pending) push(it item, prio int) {
 	p.size++
+	p.seq++
 	if !p.priority {
-		p.fifo.push(it)
+		p.fifo.push(it, p.seq)
 		return
 	}
 	l := p.levels[prio]
@@ -67,7 +69,7 @@ func (p *pending) push(it item, prio int) {
 		p.heap = append(p.heap, l)
 		p.up(len(p.heap) - 1)
 	}
-	l.r.push(it)
+	l.l.push(it, p.seq)
 }
 
 func (p *pending) pop() (item, bool) {
@@ -79,8 +81,8 @@ func (p *pending) pop() (item, bool) {
 		return p.fifo.pop(), true
 	}
 	l := p.heap[0]
-	it := l.r.pop()
-	if l.r.size == 0 {
+	it := l.l.pop()
+	if l.l.n == 0 {
 		n := len(p.heap) - 1
 		p.heap[0] = p.heap[n]
 		p.heap[n] = nil
@@ -90,7 +92,7 @@ func (p *pending) pop() (item, bool) {
 		}
 		delete(p.levels, l.prio)
 		if len(p.free) < 64 {
-			l.r.shrink()
+			l.l.r.shrink()
 			p.free = append(p.free, l)
 		}
 	}
@@ -101,11 +103,17 @@ func (p *pending) pop() (item, bool) {
 func (p *pending) each(f func(item)) {
 	p.fifo.each(f)
 	for _, l := range p.heap {
-		l.r.each(f)
+		l.l.each(f)
 	}
 }
 
+// clear drops every waiting item, unlinking the tasks so that a future
+// still held elsewhere keeps no other task alive.
 func (p *pending) clear() {
+	p.fifo.unlink()
+	for _, l := range p.heap {
+		l.l.unlink()
+	}
 	*p = pending{priority: p.priority}
 }
 
@@ -139,10 +147,66 @@ func (p *pending) down(i int) {
 	}
 }
 
-// ring is a FIFO of items in a list of fixed-size segments: pushing never
+// lane is a FIFO of waiting tasks: plain tasks in a ring of segments, task
+// structs in a list linked through the tasks themselves (so a waiting future
+// costs no queue memory of its own), merged by their sequence numbers.
+type lane struct {
+	r          ring
+	head, tail *task
+	n          int
+}
+
+func (l *lane) push(it item, seq uint64) {
+	l.n++
+	if t := it.task(); t != nil {
+		t.seq, t.next = seq, nil
+		if l.tail == nil {
+			l.head = t
+		} else {
+			l.tail.next = t
+		}
+		l.tail = t
+		return
+	}
+	l.r.push(slot{it: it, seq: seq})
+}
+
+func (l *lane) pop() item {
+	l.n--
+	if t := l.head; t != nil && (l.r.size == 0 || t.seq < l.r.peek().seq) {
+		l.head, t.next = t.next, nil
+		if l.head == nil {
+			l.tail = nil
+		}
+		return taskItem(t)
+	}
+	return l.r.pop().it
+}
+
+func (l *lane) each(f func(item)) {
+	l.r.each(func(s slot) { f(s.it) })
+	for t := l.head; t != nil; t = t.next {
+		f(taskItem(t))
+	}
+}
+
+func (l *lane) unlink() {
+	for t := l.head; t != nil; {
+		t, t.next = t.next, nil
+	}
+	*l = lane{}
+}
+
+// slot is a plain task in a ring: 32 bytes.
+type slot struct {
+	it  item
+	seq uint64
+}
+
+// ring is a FIFO of slots in a list of fixed-size segments: pushing never
 // copies what waits, popping frees a segment as soon as it is drained, and a
-// few drained segments are kept for reuse. A waiting item costs 24 bytes
-// and a 170th of a 4 KiB segment: 24.1 bytes.
+// few drained segments are kept for reuse. A waiting plain task costs its
+// 32-byte slot and a 127th of a 4 KiB segment: 32.3 bytes.
 type ring struct {
 	head, tail *segment
 	hi, ti     int // next pop in head, next push in tail
@@ -150,47 +214,49 @@ type ring struct {
 	spares     []*segment
 }
 
-// segmentLen fills a 4096-byte allocation: 170 items of 24 bytes and a
+// segmentLen fills a 4096-byte allocation: 127 slots of 32 bytes and a
 // pointer.
-const segmentLen = 170
+const segmentLen = 127
 
 // maxSpares bounds the drained segments a ring keeps: 64 KiB.
 const maxSpares = 16
 
 type segment struct {
-	items [segmentLen]item
+	slots [segmentLen]slot
 	next  *segment
 }
 
-func (r *ring) push(it item) {
+func (r *ring) push(s slot) {
 	if r.tail == nil || r.ti == segmentLen {
-		var s *segment
+		var seg *segment
 		if n := len(r.spares); n > 0 {
-			s, r.spares = r.spares[n-1], r.spares[:n-1]
+			seg, r.spares = r.spares[n-1], r.spares[:n-1]
 		} else {
-			s = new(segment)
+			seg = new(segment)
 		}
 		if r.tail == nil {
-			r.head, r.hi = s, 0
+			r.head, r.hi = seg, 0
 		} else {
-			r.tail.next = s
+			r.tail.next = seg
 		}
-		r.tail, r.ti = s, 0
+		r.tail, r.ti = seg, 0
 	}
-	r.tail.items[r.ti] = it
+	r.tail.slots[r.ti] = s
 	r.ti++
 	r.size++
 }
 
-func (r *ring) pop() item {
+func (r *ring) peek() *slot { return &r.head.slots[r.hi] }
+
+func (r *ring) pop() slot {
 	h := r.head
-	it := h.items[r.hi]
-	h.items[r.hi] = item{}
+	s := h.slots[r.hi]
+	h.slots[r.hi] = slot{}
 	r.hi++
 	r.size--
 	if r.size == 0 { // head is tail: keep it, rewound
 		r.hi, r.ti = 0, 0
-		return it
+		return s
 	}
 	if r.hi == segmentLen {
 		r.head, r.hi = h.next, 0
@@ -199,18 +265,18 @@ func (r *ring) pop() item {
 			r.spares = append(r.spares, h)
 		}
 	}
-	return it
+	return s
 }
 
-func (r *ring) each(f func(item)) {
+func (r *ring) each(f func(slot)) {
 	i := r.hi
-	for s := r.head; s != nil; s = s.next {
+	for seg := r.head; seg != nil; seg = seg.next {
 		end := segmentLen
-		if s == r.tail {
+		if seg == r.tail {
 			end = r.ti
 		}
 		for ; i < end; i++ {
-			f(s.items[i])
+			f(seg.slots[i])
 		}
 		i = 0
 	}

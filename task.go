@@ -34,7 +34,7 @@ func (s Status) String() string {
 // Final reports whether s is a final state: Succeeded, Failed or Canceled.
 func (s Status) Final() bool { return s >= Succeeded }
 
-// task is one unit of work: 112 bytes. Its mutable fields are guarded by
+// task is one unit of work: 128 bytes. Its mutable fields are guarded by
 // Queue.mu unless noted. A Future embeds it, so a future and its task are
 // one allocation; a Go task with options is a goTask.
 type task struct {
@@ -52,6 +52,8 @@ type task struct {
 	heapIdx  int32      // index in the scheduler's heap, or -1
 	stopping stopReason // why a running task was canceled
 	done     chan struct{}
+	next     *task  // the next waiting task in its lane (pending.go)
+	seq      uint64 // when it entered its lane
 }
 
 // taskLazy holds what few tasks need, allocated on first use under Queue.mu.
