@@ -49,9 +49,9 @@
 // # Cost
 //
 // A plain q.Go(ctx, fn) (no options but a priority or a delay) costs no
-// allocation: it waits as 24 bytes in the queue, or as a 48-byte entry of the
+// allocation: it waits as 32 bytes in the queue, or as a 48-byte entry of the
 // timer heap while delayed, and runs on a context the queue's plain tasks
-// share. A Submit allocates its Future, which embeds the task (128 bytes for
+// share. A Submit allocates its Future, which embeds the task (144 bytes for
 // a Future[int]), and one 80-byte context per attempt. Goroutines: one per
 // busy worker (idle ones exit), plus one timer goroutine while anything is
 // delayed and one event goroutine when OnEvent is set; all exit by the time

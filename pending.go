@@ -2,10 +2,11 @@ package errand
 
 import "context"
 
-// item is a task waiting in the queue: 24 bytes. A plain fire-and-forget task
-// (Go with no options but a priority) waits as just its function and v, the
-// submitter's values (nil for context.Background), with no task struct.
-// Every other task waits as v holding its *task.
+// item is a task on its way through the queue: 24 bytes. A plain task (Go
+// with no options but a priority or delay) is just its function and v, the
+// submitter's values (nil for context.Background), with no task struct, and
+// waits in a 32-byte slot. Every other task is v holding its *task, and waits
+// linked through the task itself (see lane).
 type item struct {
 	fn func(context.Context) error
 	v  any // nil, a context.Context (a plain task's values), or a *task
