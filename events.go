@@ -22,8 +22,6 @@ type eventLoop struct {
 	done    chan struct{}
 }
 
-func (l *eventLoop) init(q *Queue) { l.q = q }
-
 // emitLocked completes e with t's description and the time, and records it.
 // The caller holds Queue.mu.
 func (q *Queue) emitLocked(e Event, t *task) {

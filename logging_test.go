@@ -1,52 +1,20 @@
 package errand
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
-	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
 )
-
-// syncBuffer is a bytes.Buffer safe for the queue's goroutines to log into.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-// records decodes the JSON log lines written so far.
-func (s *syncBuffer) records(t *testing.T) []map[string]any {
-	t.Helper()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []map[string]any
-	dec := json.NewDecoder(bytes.NewReader(s.b.Bytes()))
-	for dec.More() {
-		var m map[string]any
-		if err := dec.Decode(&m); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, m)
-	}
-	return out
-}
 
 // TestLoggingLevelsAndAttributes: at Debug every attempt is logged with its
 // task id, name, attempt, duration and error; a retry is a Warn, a failed Go
 // task an Error, Shutdown an Info; each line carries the structured fields.
 func TestLoggingLevelsAndAttributes(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		var buf syncBuffer
+		var buf logBuffer
 		logger := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 		q, err := New(Config{Logger: logger})
 		if err != nil {
@@ -105,7 +73,7 @@ func TestLoggingLevelsAndAttributes(t *testing.T) {
 // TestLoggingInfoLevelKeepsFastPath: a logger at Info does not log attempts,
 // and plain Go tasks keep their allocation-free path.
 func TestLoggingInfoLevelKeepsFastPath(t *testing.T) {
-	var buf syncBuffer
+	var buf logBuffer
 	q := newQueue(t, Config{Logger: slog.New(slog.NewJSONHandler(&buf, nil))})
 	if q.debug || !q.plainFast {
 		t.Fatalf("debug=%v plainFast=%v at Info, want false, true", q.debug, q.plainFast)

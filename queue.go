@@ -114,10 +114,9 @@ type Queue struct {
 	// plainFast: plain Go tasks run on base, with no task struct, unless
 	// they fail (no timeout, no middleware, no events to give them one).
 	plainFast bool
-	debug     bool               // Config.Logger enabled Debug at New: log every attempt
-	base      attemptCtx         // the context of plain tasks; canceled by Close
-	baseTask  task               // stands for the plain tasks in base
-	emptyCtx  [2]context.Context // context.Background and context.TODO
+	debug     bool       // Config.Logger enabled Debug at New: log every attempt
+	base      attemptCtx // the context of plain tasks; canceled by Close
+	baseTask  task       // stands for the plain tasks in base
 
 	mu          sync.Mutex
 	state       queueState
@@ -188,9 +187,8 @@ func New(cfg Config) (*Queue, error) {
 	q.epoch = q.now()
 	q.baseTask.q = q
 	q.base = attemptCtx{t: &q.baseTask, values: context.Background()}
-	q.emptyCtx = [2]context.Context{context.Background(), context.TODO()}
 	q.pending.priority = cfg.Order == OrderPriority
-	q.events.init(q)
+	q.events.q = q
 	if len(cfg.Middleware) > 0 {
 		var h Handler = func(ctx context.Context, ti TaskInfo) error { return ti.t.impl.call(ctx) }
 		for i := len(cfg.Middleware) - 1; i >= 0; i-- {
@@ -668,7 +666,7 @@ func (q *Queue) Stats() Stats {
 func (q *Queue) valuesOf(ctx context.Context) context.Context {
 	// Interfaces of different dynamic types compare unequal without looking
 	// at the values, so this cannot panic on an incomparable context type.
-	if ctx == q.emptyCtx[0] || ctx == q.emptyCtx[1] {
+	if ctx == context.Background() || ctx == context.TODO() {
 		return nil
 	}
 	return valuesOnly(ctx)

@@ -59,24 +59,6 @@ func (r *recEvents) get() []Event {
 	return slices.Clone(r.evs)
 }
 
-// recLogBuf is a log destination safe for concurrent use.
-type recLogBuf struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (b *recLogBuf) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *recLogBuf) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 // recWait waits for ch to close, or for ctx to end: a task blocked in a
 // failed test is then released by the queue's Close at cleanup, instead of
 // deadlocking the synctest bubble.
@@ -912,7 +894,7 @@ func TestRecurringTriggerNotMovingForward(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				var logs recLogBuf
+				var logs logBuffer
 				cfg := Config{Workers: 2}
 				if tc.logger {
 					cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
@@ -967,7 +949,7 @@ func TestScheduleTriggerPanicsAtOnce(t *testing.T) {
 // runs ends the schedule, quietly.
 func TestRecurringTriggerEnds(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		var logs recLogBuf
+		var logs logBuffer
 		q := newQueue(t, Config{Workers: 2, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 		t0 := time.Now()
 		var calls atomic.Int32

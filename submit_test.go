@@ -1,9 +1,7 @@
 package errand
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -22,37 +20,6 @@ import (
 var errSub = errors.New("submit test failure")
 
 type subCtxKey struct{}
-
-// subLogBuffer is an io.Writer for a slog handler, safe for concurrent use.
-type subLogBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *subLogBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-// records decodes the JSON log lines written so far.
-func (b *subLogBuffer) records(t *testing.T) []map[string]any {
-	t.Helper()
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	var out []map[string]any
-	for _, line := range strings.Split(strings.TrimSpace(b.buf.String()), "\n") {
-		if line == "" {
-			continue
-		}
-		var m map[string]any
-		if err := json.Unmarshal([]byte(line), &m); err != nil {
-			t.Fatalf("log line %q: %v", line, err)
-		}
-		out = append(out, m)
-	}
-	return out
-}
 
 func TestContextValuesReachTask(t *testing.T) {
 	q := newQueue(t, Config{})
@@ -519,7 +486,7 @@ func TestGoPanicLoggedAndCounted(t *testing.T) {
 		opts []Option
 	}{{"plain", nil}, {"with options", []Option{WithName("panicky")}}} {
 		t.Run(c.name, func(t *testing.T) {
-			var logs subLogBuffer
+			var logs logBuffer
 			logger := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 			q := newQueue(t, Config{Workers: 1, Logger: logger})
 			if err := q.Go(context.Background(), func(context.Context) error { panic("go-boom") }, c.opts...); err != nil {
@@ -542,7 +509,7 @@ func TestGoPanicLoggedAndCounted(t *testing.T) {
 				}
 			}
 			if len(found) != 1 {
-				t.Fatalf("%d ERROR records, want 1:\n%s", len(found), logs.buf.String())
+				t.Fatalf("%d ERROR records, want 1:\n%s", len(found), logs.String())
 			}
 			r := found[0]
 			msg, _ := r["msg"].(string)
@@ -566,7 +533,7 @@ func TestGoPanicLoggedAndCounted(t *testing.T) {
 
 func TestGoErrorLogged(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		var logs subLogBuffer
+		var logs logBuffer
 		q := newQueue(t, Config{Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
 		if err := q.Go(context.Background(), func(context.Context) error { return errSub }); err != nil {
 			t.Fatal(err)

@@ -292,14 +292,7 @@ func (q *Queue) goexited(w *worker, r run) {
 	retry := q.retryDecision(t, errGoexit)
 	q.mu.Lock()
 	done := q.settleAttemptLocked(w, t, errGoexit, retry, 0)
-	q.workers--
-	delete(q.all, w)
-	if q.state != stateClosed {
-		q.growLocked()
-	}
-	if q.workers == 0 && q.state != stateOpen {
-		q.closeDrainedLocked()
-	}
+	q.exitLocked(w)
 	q.mu.Unlock()
 	if done {
 		q.settle(t)
@@ -427,10 +420,15 @@ func (q *Queue) reap() {
 	q.armReaperLocked()
 }
 
-// exitLocked removes w from the pool.
+// exitLocked removes w from the pool. If tasks are waiting and the pool is
+// below its bound (a worker lost to runtime.Goexit), it starts replacements;
+// every other exit happens with nothing waiting or the pool at its bound.
 func (q *Queue) exitLocked(w *worker) {
 	q.workers--
 	delete(q.all, w)
+	if q.state != stateClosed {
+		q.growLocked()
+	}
 	if q.workers == 0 && q.state != stateOpen {
 		q.closeDrainedLocked()
 	}
