@@ -89,7 +89,41 @@ type Config struct {
 	// block: events wait in memory while it runs). nil, the default, turns
 	// events off, which saves the time of building them.
 	OnEvent func(Event)
+
+	// Store keeps the tasks of named kinds (Define) so that every process
+	// sharing it can run them and none is lost when a process dies: see
+	// Store, and errandpg for PostgreSQL. nil, the default, keeps them in
+	// memory and runs them here, like closures. With a Store, New starts
+	// the goroutines that claim, heartbeat, listen and keep house (four),
+	// and Shutdown and Close hand leases back.
+	Store Store
+
+	// Kinds are the named kinds this queue claims from the Store and runs,
+	// besides every kind it enqueues. A producer-only process leaves it
+	// empty and enqueues nothing of its own. Ignored without a Store.
+	// Defaults to none.
+	Kinds []Runner
+
+	// Lease is how long a claimed stored task stays leased to this process
+	// without a heartbeat; heartbeats renew it every Lease/3. A process that
+	// dies loses its tasks to others this long after its last heartbeat. It
+	// is separate from the task's timeout. Ignored without a Store.
+	// Defaults to 30s; at least 1s.
+	Lease time.Duration
+
+	// PollInterval is how often, with a Store, the queue looks for due work
+	// and for finished futures without being told, fires due schedules and
+	// recovers expired leases. Notifications (Store.Listen) make pickup
+	// faster than this; polling covers work that comes due later and
+	// stores that cannot notify. Ignored without a Store. Defaults to 1s.
+	PollInterval time.Duration
 }
+
+// Defaults of the durable fields of Config.
+const (
+	defaultLease        = 30 * time.Second
+	defaultPollInterval = time.Second
+)
 
 // defaultIdleTimeout is Config.IdleTimeout's default.
 const defaultIdleTimeout = time.Second
@@ -133,7 +167,8 @@ type Queue struct {
 	granted     int // room promised to woken waiters that have not yet taken it
 	keys        map[string]*task
 	recurring   map[*Recurring]struct{}
-	named       map[string]*task // live tasks of named kinds, by id (Kind.Future)
+	named       map[string]*task      // live tasks of named kinds, by id (Kind.Future)
+	namedSched  map[string]*Recurring // in-memory schedules of named kinds, by id (Kind.Schedule)
 	stats       Stats
 	sched       scheduler
 	drained     chan struct{} // closed once closing and no worker is left
@@ -143,6 +178,8 @@ type Queue struct {
 	idRand *mrand.ChaCha8
 
 	events eventLoop
+
+	dur *durable // with a Config.Store; nil otherwise
 }
 
 // New returns a Queue configured by cfg, or an error that names the first
@@ -169,6 +206,9 @@ func New(cfg Config) (*Queue, error) {
 		if m == nil {
 			return nil, fmt.Errorf("errand: Config.Middleware[%d] is nil", i)
 		}
+	}
+	if err := checkDurable(&cfg); err != nil {
+		return nil, err
 	}
 	if cfg.Workers == 0 {
 		cfg.Workers = runtime.GOMAXPROCS(0)
@@ -198,6 +238,9 @@ func New(cfg Config) (*Queue, error) {
 	}
 	q.debug = cfg.Logger != nil && cfg.Logger.Enabled(context.Background(), slog.LevelDebug)
 	q.plainFast = q.handler == nil && cfg.Timeout == 0 && cfg.OnEvent == nil && !q.debug
+	if cfg.Store != nil {
+		q.dur = newDurable(q)
+	}
 	return q, nil
 }
 
@@ -532,6 +575,9 @@ func (q *Queue) rejectLocked(o *taskOptions, err error) {
 // cancel cancels t: a waiting task is settled at once and never runs; a
 // running one has its context canceled.
 func (q *Queue) cancel(t *task, reason stopReason) bool {
+	if t.ext != nil && t.ext.stored {
+		return q.cancelStored(t)
+	}
 	q.mu.Lock()
 	switch Status(t.status.Load()) {
 	case Scheduled, Retrying:

@@ -25,6 +25,9 @@ func (q *Queue) Shutdown(ctx context.Context) error {
 	if ctx == nil {
 		return errors.New("errand: nil context.Context")
 	}
+	if q.dur != nil {
+		q.dur.stopIntake()
+	}
 	q.mu.Lock()
 	first := q.state == stateOpen
 	dropped := q.beginCloseLocked()
@@ -68,6 +71,9 @@ func (q *Queue) Shutdown(ctx context.Context) error {
 func (q *Queue) Close() error {
 	if q == nil {
 		return errNilQueue
+	}
+	if q.dur != nil {
+		q.dur.stopIntake()
 	}
 	q.mu.Lock()
 	first := q.state == stateOpen
@@ -188,6 +194,9 @@ func (q *Queue) waitScheduler() {
 // finishClose waits for the workers and the event goroutine to exit.
 func (q *Queue) finishClose() {
 	q.wg.Wait()
+	if q.dur != nil {
+		q.dur.stop()
+	}
 	if done := q.events.stop(); done != nil {
 		<-done
 	}

@@ -82,6 +82,7 @@ type taskExt struct {
 	unlink     func() bool // stops the linked context's AfterFunc; set under Queue.mu
 	schedule   *Recurring  // the schedule this task is a run of
 	indexed    bool        // in Queue.named (a named kind's task), guarded by Queue.mu
+	stored     bool        // a future of a stored task (Config.Store): it never enters the queue
 }
 
 // taskImpl is the typed half of a task, seen from untyped code.
