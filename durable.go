@@ -106,6 +106,7 @@ type storedRun struct {
 	renewed time.Time   // last successful heartbeat (or the claim)
 	lost    atomic.Bool // the lease is gone: write nothing
 	settled atomic.Bool // completed or released
+	started atomic.Bool // execute has begun
 }
 
 // watcher is a future of a stored task waiting for its final state.
@@ -238,21 +239,23 @@ func (d *durable) fetch() {
 
 // start submits a claimed attempt to the queue.
 func (d *durable) start(c Claim) {
-	d.mu.Lock()
-	r := d.kinds[c.Kind]
-	run := &storedRun{claim: c, runner: r, renewed: time.Now()}
-	d.runs[c.ID] = run
-	d.mu.Unlock()
-	if r == nil { // claimed a kind we do not run: cannot happen with a correct store
-		d.release([]*storedRun{run})
-		return
-	}
+	run := &storedRun{claim: c, renewed: time.Now()}
 	t := newGoTask(func(ctx context.Context) error { return d.execute(ctx, run) })
 	run.t = t
 	t.prio = c.Priority
 	t.ext = &taskExt{name: c.Kind, timeout: c.Timeout, hasTimeout: true, retry: &d.noRetry}
-	t.lazy = &taskLazy{id: c.ID}
+	// When the attempt has ended and its worker is free, look for more.
+	kick := d.kick
+	t.lazy = &taskLazy{id: c.ID, onDone: []*func(){&kick}}
 	t.attempts.Store(int32(c.Attempt - 1))
+	d.mu.Lock()
+	run.runner = d.kinds[c.Kind]
+	d.runs[c.ID] = run
+	d.mu.Unlock()
+	if run.runner == nil { // claimed a kind we do not run: cannot happen with a correct store
+		d.release([]*storedRun{run})
+		return
+	}
 	// A context that names the queue: the attempt is admitted over
 	// Capacity, like a task's own submissions.
 	own := context.WithValue(context.Background(), queueKey{}, d.q)
@@ -271,9 +274,9 @@ func (d *durable) execute(ctx context.Context, run *storedRun) (err error) {
 				err = &PanicError{Value: v, Stack: debug.Stack()}
 			}
 		}()
+		run.started.Store(true)
 		result, err = run.runner.runStored(ctx, run.claim.Args)
 	}()
-	defer d.kick()
 	if run.lost.Load() {
 		d.forget(run)
 		if err == nil {
@@ -425,8 +428,9 @@ func (d *durable) loseLease(r *storedRun) {
 	if l := d.log(); l != nil {
 		l.Warn("errand: lease lost; canceling the attempt", slog.String("task", r.claim.ID), slog.String("name", r.claim.Kind))
 	}
-	if r.t != nil {
-		d.q.cancel(r.t, stopCanceled)
+	d.q.cancel(r.t, stopCanceled)
+	if !r.started.Load() && Status(r.t.status.Load()).Final() {
+		d.forget(r) // canceled while queued here: it will not run
 	}
 }
 

@@ -121,10 +121,17 @@ func (q *Queue) cancelStored(t *task) bool {
 	d.mu.Lock()
 	run := d.runs[id]
 	d.mu.Unlock()
-	if run != nil && run.t != nil {
-		return q.cancel(run.t, stopCanceled)
+	if run == nil || !q.cancel(run.t, stopCanceled) {
+		return false
 	}
-	return false
+	if !run.started.Load() && Status(run.t.status.Load()).Final() {
+		// Canceled while queued here: it will not run, so record it.
+		if err := d.store.Complete(ctx, run.claim.Lease, Outcome{Status: Canceled, Error: ErrCanceled.Error()}); err != nil {
+			d.warn("errand: recording a canceled stored task", err)
+		}
+		d.forget(run)
+	}
+	return true
 }
 
 // closed reports whether Shutdown or Close has begun.
