@@ -160,6 +160,9 @@ func (d *durable) warn(msg string, err error) {
 
 // addKind makes this queue run k from now on.
 func (d *durable) addKind(k Runner) {
+	if d.q.cfg.OnlyKinds {
+		return
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if _, ok := d.kinds[k.Name()]; ok {

@@ -99,10 +99,16 @@ type Config struct {
 	Store Store
 
 	// Kinds are the named kinds this queue claims from the Store and runs,
-	// besides every kind it enqueues. A producer-only process leaves it
-	// empty and enqueues nothing of its own. Ignored without a Store.
-	// Defaults to none.
+	// besides every kind it enqueues or schedules (unless OnlyKinds), so
+	// that a program behaves the same with a Store as without. Ignored
+	// without a Store. Defaults to none.
 	Kinds []Runner
+
+	// OnlyKinds makes a queue with a Store run the kinds in Kinds and no
+	// others: a producer-only process (a web tier whose tasks run in
+	// worker processes) sets it and leaves Kinds empty. Ignored without a
+	// Store. Defaults to false.
+	OnlyKinds bool
 
 	// Lease is how long a claimed stored task stays leased to this process
 	// without a heartbeat; heartbeats renew it every Lease/3. A process that
