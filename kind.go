@@ -78,8 +78,11 @@ func (k *Kind[A, R]) WithCodec(c Codec) *Kind[A, R] {
 //
 // With Config.Store the task is stored, and any process sharing the store
 // that runs the kind may run it (see Store); the future resolves when the
-// store reports the task final, in this process or another. WithKey is
-// then enforced by the store; WithLinkedContext does not apply (an error).
+// store reports the task final, in this process or another (by
+// notification, or at the latest one Config.PollInterval later). Its Status
+// says Queued or Scheduled until then, and its error is a *StoredError.
+// WithKey is enforced by the store; WithLinkedContext does not apply (an
+// error). Enqueue costs one write to the store.
 func (k *Kind[A, R]) Enqueue(ctx context.Context, q *Queue, args A, opts ...Option) (*Future[R], error) {
 	if k == nil {
 		return nil, errors.New("errand: Enqueue on a nil *Kind")

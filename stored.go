@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -20,17 +21,27 @@ func enqueueStored[A, R any](ctx context.Context, q *Queue, k *Kind[A, R], args 
 	if q.closed() {
 		return nil, ErrClosed
 	}
-	id, _, err := q.dur.store.Enqueue(ctx, nt)
-	if err != nil {
-		return nil, fmt.Errorf("errand: %s: storing the task: %w", k.name, err)
-	}
-	q.dur.addKind(k)
-	q.dur.kick()
 	st := Queued
 	if nt.Delay > 0 || nt.RunAt.After(time.Now()) {
 		st = Scheduled
 	}
-	return watchStored(q, k, id, st, nt.Priority), nil
+	// Watch before storing: the task may finish, here or elsewhere, before
+	// Enqueue returns, and its notification must find the future.
+	d := q.dur
+	f := watchStored(q, k, nt.ID, st, nt.Priority)
+	d.addKind(k)
+	id, existing, err := d.store.Enqueue(ctx, nt)
+	if err != nil || existing {
+		d.unwatch(nt.ID, &f.t)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("errand: %s: storing the task: %w", k.name, err)
+	}
+	if existing { // WithKey: the future of the task holding the key
+		return attachStored(q, k, id)
+	}
+	d.kick()
+	return f, nil
 }
 
 // attachStored is Kind.Future with a Store.
@@ -54,6 +65,18 @@ func attachStored[A, R any](q *Queue, k *Kind[A, R], id string) (*Future[R], err
 		q.dur.settleWatchers(rec)
 	}
 	return f, nil
+}
+
+// unwatch stops watching id for the future of t.
+func (d *durable) unwatch(id string, t *task) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	ws := slices.DeleteFunc(d.watch[id], func(w *watcher) bool { return w.t == t })
+	if len(ws) == 0 {
+		delete(d.watch, id)
+	} else {
+		d.watch[id] = ws
+	}
 }
 
 // watchStored makes a future of a stored task and has the queue watch it.
