@@ -3,6 +3,7 @@ package errandui
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,7 +23,9 @@ import (
 	"github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 	"github.com/errandgo/errand"
+	"github.com/errandgo/errand/errandtest"
 )
 
 var screenshotPath = flag.String("screenshot", "", "write the dashboard's screenshot (TestBrowser/screenshot) to this PNG file, e.g. ../docs/dashboard.png")
@@ -150,6 +154,20 @@ func (p *page) checkConsole() {
 	defer p.mu.Unlock()
 	for _, m := range p.problems {
 		p.t.Errorf("the page reported: %s", m)
+	}
+}
+
+// expectProblem removes the problems the page reported that contain
+// substr, failing the test if there is none: for a failure the test causes
+// on purpose, such as a 404 the browser logs.
+func (p *page) expectProblem(substr string) {
+	p.t.Helper()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := len(p.problems)
+	p.problems = slices.DeleteFunc(p.problems, func(m string) bool { return strings.Contains(m, substr) })
+	if len(p.problems) == n {
+		p.t.Errorf("the page reported no problem with %q", substr)
 	}
 }
 
@@ -297,12 +315,101 @@ func TestBrowser(t *testing.T) {
 		p := openPage(t, browser, h)
 		submit(t, h.q, h.blocker, errand.WithName("blocker"))
 		p.poll(listText("running") + `.includes("blocker")`)
-		if n := p.eval(`String(document.querySelectorAll("button").length)`); n != "0" {
-			t.Errorf("a read-only page has %s buttons", n)
+		if n := p.eval(`String(document.querySelectorAll("button[data-action]").length)`); n != "0" {
+			t.Errorf("a read-only page has %s action buttons", n)
 		}
 		if mode := p.eval(`document.querySelector("#mode").textContent`); mode != "Read-only" {
 			t.Errorf("mode = %q", mode)
 		}
+		p.checkConsole()
+	})
+
+	t.Run("task lookup", func(t *testing.T) {
+		// A read-only page on a queue with a Store: finished tasks can be
+		// looked up, with their arguments and result, shown as text.
+		h := newHarness(t, Options{}, errand.Config{Workers: 1, Store: errandtest.NewMemStore()})
+		p := openPage(t, browser, h)
+		img := `<img src=x onerror=window.__xss=1>`
+		send := errand.Define("mail.send", func(_ context.Context, m mail) (string, error) { return "queued for " + m.To, nil })
+		f, err := send.Enqueue(context.Background(), h.q, mail{To: img, Subject: "<b>hi</b>"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := await(t, f); err != nil {
+			t.Fatal(err)
+		}
+
+		if err := chromedp.Do(p.bounded(),
+			chromedp.SendKeys(chromedp.CSS("#lookup-id"), f.ID()),
+			chromedp.Click(chromedp.CSS("#lookup-go"), chromedp.NodeVisible),
+		); err != nil {
+			t.Fatal(err)
+		}
+		p.poll(`!document.querySelector("#lookup-result").hidden`)
+		fields := p.eval(`document.querySelector("#lookup-fields").textContent`)
+		for _, want := range []string{"Statussucceeded", "Kindmail.send", "ID" + f.ID(), "Attempts1 of 1", "Created", "Finished"} {
+			if !strings.Contains(fields, want) {
+				t.Errorf("the lookup shows %q, without %q", fields, want)
+			}
+		}
+		if tone := p.eval(`document.querySelector("#lookup-fields .status-badge").dataset.tone`); tone != "ok" {
+			t.Errorf("the status badge's tone is %q", tone)
+		}
+		args := p.eval(`document.querySelector('[data-payload="args"] pre').textContent`)
+		result := p.eval(`document.querySelector('[data-payload="result"] pre').textContent`)
+		if want := "{\n  \"to\": \"\\u003cimg src=x onerror=window.__xss=1\\u003e\",\n  \"subject\": \"\\u003cb\\u003ehi\\u003c/b\\u003e\"\n}"; args != want {
+			t.Errorf("args shown:\n%s\nwant:\n%s", args, want)
+		}
+		if want := `"queued for \u003cimg src=x onerror=window.__xss=1\u003e"`; result != want {
+			t.Errorf("result shown %s, want %s", result, want)
+		}
+
+		// A failed task whose arguments (not HTML-escaped by its codec) and
+		// error are HTML, submitted with the Enter key: shown as text.
+		bounce := errand.Define("mail.bounce", func(context.Context, mail) (int, error) { return 0, errors.New(img) }).WithCodec(plainJSON{})
+		bf, err := bounce.Enqueue(context.Background(), h.q, mail{To: img})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := await(t, bf); err == nil {
+			t.Fatal("the bounce succeeded")
+		}
+		p.eval(`document.querySelector("#lookup-id").value = ""`)
+		if err := chromedp.Do(p.bounded(), chromedp.SendKeys(chromedp.CSS("#lookup-id"), bf.ID()+kb.Enter)); err != nil {
+			t.Fatal(err)
+		}
+		p.poll(`document.querySelector("#lookup-fields").textContent.includes("Statusfailed")`)
+		if got := p.eval(`document.querySelector("#lookup-fields .error-text").textContent`); !strings.Contains(got, img) {
+			t.Errorf("error shown %q, want it to contain %q", got, img)
+		}
+		if got, want := p.eval(`document.querySelector('[data-payload="args"] pre').textContent`), "{\n  \"to\": \""+img+"\",\n  \"subject\": \"\"\n}"; got != want {
+			t.Errorf("args shown %q, want %q", got, want)
+		}
+		if p.eval(`String(document.querySelector('[data-payload="result"]').hidden)`) != "true" {
+			t.Error("a failed task shows a result")
+		}
+
+		// An unknown id.
+		p.eval(`document.querySelector("#lookup-id").value = ""`)
+		if err := chromedp.Do(p.bounded(),
+			chromedp.SendKeys(chromedp.CSS("#lookup-id"), "0f8fad5b-d9cb-469f-a165-70867728950e"),
+			chromedp.Click(chromedp.CSS("#lookup-go"), chromedp.NodeVisible),
+		); err != nil {
+			t.Fatal(err)
+		}
+		p.poll(`document.querySelector("#lookup-msg").textContent.startsWith("No task 0f8fad5b-d9cb-469f-a165-70867728950e") && ` +
+			`document.querySelector("#lookup-result").hidden`)
+		for expr, want := range map[string]string{
+			`String(window.__xss)`:                            "undefined",
+			`String(document.querySelectorAll("b").length)`:   "0",
+			`String(document.querySelectorAll("img").length)`: "1", // the logo
+			`document.location.search`:                        "",  // the form did not navigate
+		} {
+			if got := p.eval(expr); got != want {
+				t.Errorf("%s = %s, want %s", expr, got, want)
+			}
+		}
+		p.expectProblem("404 (Not Found) " + p.url + "api/task?id=0f8fad5b-d9cb-469f-a165-70867728950e")
 		p.checkConsole()
 	})
 
@@ -336,6 +443,22 @@ func TestBrowser(t *testing.T) {
 		}
 	})
 }
+
+// plainJSON is encoding/json without HTML escaping, so that stored
+// arguments can hold raw HTML.
+type plainJSON struct{}
+
+func (plainJSON) Marshal(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+func (plainJSON) Unmarshal(data []byte, v any) error { return json.Unmarshal(data, v) }
 
 // mountAt serves d under prefix, as a user's mux would.
 func mountAt(prefix string, d *Dashboard) *http.ServeMux {

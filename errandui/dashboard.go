@@ -54,6 +54,10 @@ type Dashboard struct {
 	closed chan struct{}
 	close  sync.Once
 
+	// lookupTimeout bounds a task lookup (GET api/task): lookupTimeout,
+	// shorter in tests.
+	lookupTimeout time.Duration
+
 	// version counts the events observed; the event stream sends a new
 	// state when it has moved.
 	version atomic.Uint64
@@ -79,9 +83,10 @@ func New(opts Options) *Dashboard {
 	opts.History = min(max(opts.History, minHistory), maxHistory)
 
 	d := &Dashboard{
-		opts:   opts,
-		cop:    http.NewCrossOriginProtection(),
-		closed: make(chan struct{}),
+		opts:          opts,
+		cop:           http.NewCrossOriginProtection(),
+		closed:        make(chan struct{}),
+		lookupTimeout: lookupTimeout,
 	}
 	if opts.EnableActions {
 		d.token = newToken()

@@ -20,6 +20,7 @@ const (
 	pathEvents = "/events"
 	pathCancel = "/api/cancel"
 	pathStop   = "/api/stop"
+	pathTask   = "/api/task"
 )
 
 // assets are the static files, by the path suffix they are served at.
@@ -42,7 +43,8 @@ const contentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 
 
 // ServeHTTP serves the dashboard: the page at the mount path (which must end
 // in a slash), its script and style, the state as JSON (GET api/state), the
-// live updates as server-sent events (GET events), and, with
+// live updates as server-sent events (GET events), one task's record as
+// JSON (GET api/task?id=, see Queue.Lookup), and, with
 // Options.EnableActions, the actions (POST api/cancel and POST api/stop,
 // with the form value id). The Dashboard finds these by the end of the
 // request's path, so it needs no http.StripPrefix; it works with one too.
@@ -70,6 +72,8 @@ func (d *Dashboard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		d.serveAction(w, r, d.cancelTask)
 	case strings.HasSuffix(p, pathStop):
 		d.serveAction(w, r, d.stopSchedule)
+	case strings.HasSuffix(p, pathTask):
+		d.serveTask(w, r)
 	default:
 		if a, ok := assets[p[strings.LastIndexByte(p, '/'):]]; ok {
 			d.serveAsset(w, r, a.file, a.contentType)

@@ -365,6 +365,121 @@
     if (b && actions && !b.disabled) act(b);
   });
 
+  // --- task lookup -----------------------------------------------------------
+
+  // The statuses' tones, as the lists use them.
+  const statusTone = {
+    scheduled: "info", queued: "warn", running: "ok", retrying: "warn",
+    succeeded: "ok", failed: "bad", canceled: "muted",
+  };
+  let lookupSeq = 0; // the latest lookup's number: an older answer is dropped
+  let lookupAbort = null;
+
+  function fmtBytes(n) {
+    if (n < 1024) return nf.format(n) + " B";
+    if (n < 1024 * 1024) return rateFmt.format(n / 1024) + " KiB";
+    return rateFmt.format(n / (1024 * 1024)) + " MiB";
+  }
+
+  function field(dl, label, value, className) {
+    const dd = el("dd", className);
+    if (value instanceof Node) dd.append(value); else dd.textContent = value;
+    dl.append(el("dt", "", label), dd);
+    return dd;
+  }
+
+  function timeField(dl, label, rfc3339) {
+    if (!rfc3339) return;
+    const ms = Date.parse(rfc3339);
+    if (Number.isNaN(ms)) {
+      field(dl, label, rfc3339);
+      return;
+    }
+    const rel = ms > now() ? "in " + fmtDur(ms - now()) : fmtDur(now() - ms) + " ago";
+    field(dl, label, fmtTime(ms) + " (" + rel + ")").title = rfc3339;
+  }
+
+  function renderPayload(kind, p) {
+    const box = $('[data-payload="' + kind + '"]');
+    box.hidden = !p;
+    if (!p) return;
+    let note = p.base64 ? "base64, " : "";
+    note += p.truncated ? "first part of " + fmtBytes(p.size) : fmtBytes(p.size);
+    $("h3 .muted", box).textContent = "(" + note + ")";
+    $("pre", box).textContent = p.data;
+  }
+
+  function renderTask(t) {
+    const dl = $("#lookup-fields");
+    dl.replaceChildren();
+    const badge = el("span", "badge status-badge", t.status);
+    badge.dataset.tone = statusTone[t.status] || "muted";
+    field(dl, "Status", badge, "lookup-status");
+    field(dl, "Kind", t.kind || "(none)", "task-name");
+    field(dl, "ID", t.id, "id");
+    field(dl, "Attempts", t.attempts + " of " + t.max_attempts);
+    if (t.priority) field(dl, "Priority", String(t.priority));
+    if (t.key) field(dl, "Key", t.key, "id");
+    if (t.schedule) field(dl, "Schedule", t.schedule, "id");
+    if (t.holder) field(dl, "Held by", t.holder);
+    timeField(dl, "Due", t.run_at);
+    timeField(dl, "Created", t.created);
+    timeField(dl, "Started", t.started);
+    timeField(dl, "Finished", t.finished);
+    if (t.error) field(dl, "Error", t.error, "error-text");
+    renderPayload("args", t.args);
+    renderPayload("result", t.result);
+  }
+
+  function lookupMessage(text, bad) {
+    const m = $("#lookup-msg");
+    m.textContent = text;
+    m.dataset.tone = bad ? "bad" : "";
+    m.hidden = !text;
+  }
+
+  async function lookup(id) {
+    const seq = ++lookupSeq;
+    if (lookupAbort) lookupAbort.abort();
+    const ac = new AbortController();
+    lookupAbort = ac;
+    $("#lookup-result").hidden = true;
+    lookupMessage("Looking up " + id + "…", false);
+    let resp;
+    let body = {};
+    try {
+      resp = await fetch("api/task?id=" + encodeURIComponent(id), {
+        credentials: "same-origin",
+        cache: "no-store",
+        signal: ac.signal,
+      });
+      body = await resp.json().catch(() => ({}));
+    } catch (err) {
+      if (seq === lookupSeq) lookupMessage("Could not look up " + id + ": " + err, true);
+      return;
+    }
+    if (seq !== lookupSeq) return;
+    if (resp.ok) {
+      lookupMessage("", false);
+      renderTask(body);
+      $("#lookup-result").hidden = false;
+    } else if (resp.status === 404) {
+      lookupMessage("No task " + id + ": " + (body.error || "not found"), true);
+    } else {
+      lookupMessage("Could not look up " + id + ": " + (body.error || "HTTP " + resp.status), true);
+    }
+  }
+
+  $("#lookup-form").addEventListener("submit", (ev) => {
+    ev.preventDefault(); // the page's policy allows no form submission
+    const id = $("#lookup-id").value.trim();
+    if (!id) {
+      lookupMessage("Type a task id first.", true);
+      return;
+    }
+    lookup(id);
+  });
+
   // --- live updates ----------------------------------------------------------
 
   function connect() {
