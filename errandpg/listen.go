@@ -57,10 +57,12 @@ func notifyChannels(ctx context.Context, db DB) (work, done string, err error) {
 		return "", "", fmt.Errorf("errandpg: reading the current schema: %w", err)
 	}
 	if schema == nil {
-		return "", "", errors.New("errandpg: no schema of the search_path exists")
+		return "", "", errNoSchema
 	}
 	return notifyChannel(workChannelPrefix, *schema), notifyChannel(doneChannelPrefix, *schema), nil
 }
+
+var errNoSchema = errors.New("errandpg: no schema of the search_path exists")
 
 // Reconnection back-off: doubling from listenMinBackoff up to
 // listenMaxBackoff, with jitter, reset by every successful LISTEN.
@@ -90,6 +92,7 @@ type listener struct {
 	exited chan struct{}
 
 	mu      sync.Mutex
+	refused error         // why the database refused LISTEN for good, if it did
 	polling bool          // not listening right now
 	pid     uint32        // the listening connection's backend pid, 0 if none
 	changed chan struct{} // closed and replaced when polling or pid change
@@ -161,8 +164,13 @@ func (l *listener) run(ctx context.Context) {
 	for listenedBefore := false; ; {
 		listened, refused := l.listen(ctx, listenedBefore)
 		listenedBefore = listenedBefore || listened
+		if refused != nil {
+			l.mu.Lock()
+			l.refused = refused
+			l.mu.Unlock()
+		}
 		l.setState(true, 0)
-		if ctx.Err() != nil || refused {
+		if ctx.Err() != nil || refused != nil {
 			return // refused: polling for good
 		}
 		if listened {
@@ -182,15 +190,28 @@ func (l *listener) run(ctx context.Context) {
 	}
 }
 
+// Refused returns the error with which the database refused LISTEN for
+// good (see notificationsUnavailable), or nil. Once it is not nil the
+// listener has exited and polls for good.
+func (l *listener) Refused() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.refused
+}
+
+// Exited is closed when the listener's goroutine has exited: after Close,
+// when its context ends, or when the database refused LISTEN for good.
+func (l *listener) Exited() <-chan struct{} { return l.exited }
+
 // listen connects, LISTENs and delivers notifications until the connection
 // fails or ctx ends; resync says a previous connection listened, so
 // notifications may have been lost in between. listened reports whether
-// LISTEN succeeded, refused whether the database refused it for good
-// (notificationsUnavailable).
-func (l *listener) listen(ctx context.Context, resync bool) (listened, refused bool) {
+// LISTEN succeeded; refused is LISTEN's error if the database refused it for
+// good (notificationsUnavailable).
+func (l *listener) listen(ctx context.Context, resync bool) (listened bool, refused error) {
 	conn, err := l.connect(ctx)
 	if err != nil {
-		return false, false
+		return false, nil
 	}
 	defer func() {
 		closeCtx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -199,7 +220,10 @@ func (l *listener) listen(ctx context.Context, resync bool) (listened, refused b
 	}()
 	for _, ch := range []string{l.work, l.done} {
 		if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{ch}.Sanitize()); err != nil {
-			return false, notificationsUnavailable(err)
+			if notificationsUnavailable(err) {
+				return false, fmt.Errorf("errandpg: LISTEN %s: %w", ch, err)
+			}
+			return false, nil
 		}
 	}
 	if resync {
@@ -210,7 +234,7 @@ func (l *listener) listen(ctx context.Context, resync bool) (listened, refused b
 	for {
 		n, err := conn.WaitForNotification(ctx)
 		if err != nil {
-			return true, false
+			return true, nil
 		}
 		switch n.Channel {
 		case l.work:
@@ -247,4 +271,81 @@ func notificationsUnavailable(err error) bool {
 		return true
 	}
 	return false
+}
+
+// Listen calls work when due work may be waiting and done with the id of
+// each task that finished, until ctx ends; then it returns nil. See
+// errand.Store: the queue runs it on a goroutine of its own.
+//
+// It holds one dedicated connection, made with the pool's connection
+// settings but outside the pool, LISTENing on the schema's channels (see
+// Migrate's notifications); a dropped connection is remade with back-off,
+// and work is called after each reconnection since notifications may have
+// been lost in between. work and done are called on Listen's goroutine and
+// the listener's; both must not block. Neither is called after Listen
+// returns.
+//
+// It returns an error at once if notifications are off
+// (WithNotifications(false)), and as soon as the database refuses LISTEN
+// for good (a hot standby, or a pooler that does not support it): the queue
+// then polls alone.
+func (s *Store) Listen(ctx context.Context, work func(), done func(id string)) error {
+	if err := s.Err(); err != nil {
+		return err
+	}
+	if !s.notify {
+		return errors.New("errandpg: notifications are off (WithNotifications(false)): polling only")
+	}
+	if work == nil || done == nil {
+		return errors.New("errandpg: Listen: nil work or done")
+	}
+	workCh, doneCh, err := s.channels(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	cfg := s.pool.Config().ConnConfig
+	connect := func(ctx context.Context) (*pgx.Conn, error) { return pgx.ConnectConfig(ctx, cfg) }
+	l := newListener(ctx, connect, workCh, doneCh, func(id string) {
+		if id != "" { // "" after a reconnection: the queue polls its futures anyway
+			done(id)
+		}
+	})
+	defer l.Close()
+	if s.onListen != nil {
+		s.onListen(l)
+	}
+	for {
+		select {
+		case <-l.Work():
+			work()
+		case <-l.Exited():
+			if err := l.Refused(); err != nil {
+				return err
+			}
+			return nil // ctx ended
+		}
+	}
+}
+
+// channels returns the notification channels of the pool's schema, trying
+// again with back-off while the database cannot be reached, until ctx ends.
+func (s *Store) channels(ctx context.Context) (work, done string, err error) {
+	backoff := listenMinBackoff
+	for {
+		work, done, err = notifyChannels(ctx, s.pool)
+		if err == nil || errors.Is(err, errNoSchema) || ctx.Err() != nil {
+			return work, done, err
+		}
+		timer := time.NewTimer(backoff + rand.N(backoff/4+1))
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return "", "", ctx.Err()
+		case <-timer.C:
+		}
+		backoff = min(2*backoff, listenMaxBackoff)
+	}
 }

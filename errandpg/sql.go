@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 // Task states, as stored in errand_tasks.state.
@@ -58,7 +59,8 @@ type newTask struct {
 	kind        string
 	args        []byte
 	priority    int
-	delay       time.Duration // run_at = now() + delay; > 0 makes it 'scheduled'
+	runAt       time.Time     // run_at, if not zero; later than now() makes it 'scheduled'
+	delay       time.Duration // if runAt is zero: run_at = now() + delay; > 0 makes it 'scheduled'
 	maxAttempts int           // >= 1
 	timeout     time.Duration // 0: none
 	uniqueKey   string        // "" for none
@@ -66,12 +68,15 @@ type newTask struct {
 }
 
 // sqlInsertTask inserts a task unless its unique key is held by a waiting or
-// running task (ON CONFLICT on the partial unique index): 0 rows then.
+// running task (ON CONFLICT on the partial unique index): 0 rows then. The
+// due time is $10 if not NULL, else now() + $4 ms; a due time later than
+// now() makes the task 'scheduled'.
 const sqlInsertTask = `INSERT INTO errand_tasks
 	(id, kind, args, state, priority, run_at, max_attempts, timeout_ms, unique_key, schedule_id)
-VALUES ($1, $2, $3,
-	CASE WHEN $4::bigint > 0 THEN 'scheduled' ELSE 'queued' END,
-	$5, now() + $4::bigint * interval '1 millisecond', $6, $7, $8, $9)
+SELECT $1, $2, $3,
+	CASE WHEN r.run_at > now() THEN 'scheduled' ELSE 'queued' END,
+	$5, r.run_at, $6, $7, $8, $9
+FROM (SELECT coalesce($10::timestamptz, now() + $4::bigint * interval '1 millisecond') AS run_at) AS r
 ON CONFLICT (unique_key)
 	WHERE unique_key IS NOT NULL AND state IN ('queued', 'scheduled', 'retrying', 'running')
 	DO NOTHING`
@@ -79,8 +84,12 @@ ON CONFLICT (unique_key)
 // insertTask inserts t and reports whether it was inserted: false means a
 // waiting or running task holds t.uniqueKey (see uniqueKeyHolder).
 func insertTask(ctx context.Context, db DB, t newTask) (bool, error) {
+	var runAt *time.Time
+	if !t.runAt.IsZero() {
+		runAt = &t.runAt
+	}
 	tag, err := db.Exec(ctx, sqlInsertTask, t.id, t.kind, t.args, ms(t.delay), t.priority,
-		t.maxAttempts, ms(t.timeout), nullString(t.uniqueKey), nullString(t.scheduleID))
+		t.maxAttempts, ms(t.timeout), nullString(t.uniqueKey), nullString(t.scheduleID), runAt)
 	if err != nil {
 		return false, fmt.Errorf("errandpg: inserting task: %w", err)
 	}
@@ -118,13 +127,18 @@ type claimedTask struct {
 	scheduleID  *string
 }
 
-// sqlFetch claims up to $1 due tasks, by priority (highest first), then due
-// time, then id. SKIP LOCKED lets concurrent fetchers pass over rows another
-// fetcher is claiming, so no task is claimed twice and none waits. The inner
-// SELECT reads errand_tasks_fetch_idx in order (TestFetchUsesIndex).
+// sqlFetch claims up to $1 due tasks of the kinds in $4, by priority
+// (highest first), then due time, then id. SKIP LOCKED lets concurrent
+// fetchers pass over rows another fetcher is claiming, so no task is claimed
+// twice and none waits. The inner SELECT reads errand_tasks_fetch_idx in
+// order (TestFetchUsesIndex); the kind is a filter on that scan, so tasks of
+// kinds this process does not run, due ahead of its own, are read and passed
+// over (cheap while such backlogs are small; a process that runs every kind
+// passes over none).
 const sqlFetch = `WITH picked AS (
 	SELECT id FROM errand_tasks
 	WHERE state IN ('queued', 'scheduled', 'retrying') AND run_at <= now()
+		AND kind = ANY ($4::text[])
 	ORDER BY priority DESC, run_at, id
 	LIMIT $1
 	FOR UPDATE SKIP LOCKED
@@ -143,10 +157,10 @@ const sqlFetch = `WITH picked AS (
 SELECT id, kind, args, priority, attempts, max_attempts, timeout_ms, lease_token, lease_until, schedule_id
 FROM claimed ORDER BY priority DESC, run_at, id`
 
-// fetch claims up to limit due tasks for worker, each leased for lease, in
-// the order they should run.
-func fetch(ctx context.Context, db DB, limit int, lease time.Duration, worker string) ([]claimedTask, error) {
-	rows, err := db.Query(ctx, sqlFetch, limit, ms(lease), worker)
+// fetch claims up to limit due tasks of the given kinds for worker, each
+// leased for lease, in the order they should run.
+func fetch(ctx context.Context, db DB, kinds []string, limit int, lease time.Duration, worker string) ([]claimedTask, error) {
+	rows, err := db.Query(ctx, sqlFetch, limit, ms(lease), worker, kinds)
 	if err != nil {
 		return nil, fmt.Errorf("errandpg: fetching tasks: %w", err)
 	}
@@ -176,14 +190,21 @@ type lease struct {
 	id, token [16]byte
 }
 
-// heartbeat renews the given leases for d and returns the ids of those still
-// held; the worker must cancel the handlers of the others.
-func heartbeat(ctx context.Context, db DB, leases []lease, d time.Duration) (map[[16]byte]bool, error) {
-	ids := make([][16]byte, len(leases))
-	tokens := make([][16]byte, len(leases))
+// splitLeases returns the ids and the tokens of leases, as two arrays for
+// unnest.
+func splitLeases(leases []lease) (ids, tokens [][16]byte) {
+	ids = make([][16]byte, len(leases))
+	tokens = make([][16]byte, len(leases))
 	for i, l := range leases {
 		ids[i], tokens[i] = l.id, l.token
 	}
+	return ids, tokens
+}
+
+// heartbeat renews the given leases for d and returns the ids of those still
+// held; the worker must cancel the handlers of the others.
+func heartbeat(ctx context.Context, db DB, leases []lease, d time.Duration) (map[[16]byte]bool, error) {
+	ids, tokens := splitLeases(leases)
 	rows, err := db.Query(ctx, sqlHeartbeat, ids, tokens, ms(d))
 	if err != nil {
 		return nil, fmt.Errorf("errandpg: heartbeat: %w", err)
@@ -240,21 +261,30 @@ func retry(ctx context.Context, db DB, l lease, errMsg string, delay time.Durati
 	return tag.RowsAffected() == 1, nil
 }
 
-// sqlHandBack returns a running task to the queue at once without spending
-// its attempt, fenced by the lease token; run_at is kept, so it keeps its
-// place in the fetch order.
-const sqlHandBack = `UPDATE errand_tasks SET
-	state = 'queued', attempts = attempts - 1, lease_token = NULL, lease_until = NULL
-WHERE id = $1 AND lease_token = $2 AND state = 'running'`
+// sqlHandBack returns the running tasks of the (id, token) pairs in $1, $2
+// to the queue at once without spending their attempt, fenced by the lease
+// tokens; run_at is kept, so each keeps its place in the fetch order.
+const sqlHandBack = `UPDATE errand_tasks t SET
+	state = 'queued', attempts = t.attempts - 1, lease_token = NULL, lease_until = NULL
+FROM unnest($1::uuid[], $2::uuid[]) AS l(id, token)
+WHERE t.id = l.id AND t.lease_token = l.token AND t.state = 'running'`
 
-// handBack gives a leased task back on graceful shutdown; false if the lease
-// is no longer held.
-func handBack(ctx context.Context, db DB, l lease) (bool, error) {
-	tag, err := db.Exec(ctx, sqlHandBack, l.id, l.token)
+// handBackAll gives leased tasks back on graceful shutdown, in one
+// statement, and returns how many were still held.
+func handBackAll(ctx context.Context, db DB, leases []lease) (int64, error) {
+	ids, tokens := splitLeases(leases)
+	tag, err := db.Exec(ctx, sqlHandBack, ids, tokens)
 	if err != nil {
-		return false, fmt.Errorf("errandpg: handing back task: %w", err)
+		return 0, fmt.Errorf("errandpg: handing back tasks: %w", err)
 	}
-	return tag.RowsAffected() == 1, nil
+	return tag.RowsAffected(), nil
+}
+
+// handBack gives one leased task back; false if the lease is no longer
+// held.
+func handBack(ctx context.Context, db DB, l lease) (bool, error) {
+	n, err := handBackAll(ctx, db, []lease{l})
+	return n == 1, err
 }
 
 // sqlRecoverExpired requeues up to $1 running tasks whose lease expired
@@ -351,27 +381,44 @@ type taskRow struct {
 	finishedAt  *time.Time
 }
 
-const sqlGetTask = `SELECT id, kind, args, result, state, priority, run_at, attempts, max_attempts,
+// sqlGetTasks reads the tasks whose ids are in $1 (a primary key probe per
+// id).
+const sqlGetTasks = `SELECT id, kind, args, result, state, priority, run_at, attempts, max_attempts,
 	last_error, unique_key, lease_token, lease_until, leased_by, timeout_ms, schedule_id,
 	created_at, started_at, finished_at
-FROM errand_tasks WHERE id = $1`
+FROM errand_tasks WHERE id = ANY ($1::uuid[])`
+
+// getTasks reads the tasks with the given ids, in any order; ids with no
+// task (never inserted, or deleted by retention) are left out.
+func getTasks(ctx context.Context, db DB, ids [][16]byte) ([]taskRow, error) {
+	rows, err := db.Query(ctx, sqlGetTasks, ids)
+	if err != nil {
+		return nil, fmt.Errorf("errandpg: reading tasks: %w", err)
+	}
+	ts, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (taskRow, error) {
+		var t taskRow
+		var timeoutMS int64
+		err := row.Scan(&t.id, &t.kind, &t.args, &t.result, &t.state,
+			&t.priority, &t.runAt, &t.attempts, &t.maxAttempts, &t.lastError, &t.uniqueKey,
+			&t.leaseToken, &t.leaseUntil, &t.leasedBy, &timeoutMS, &t.scheduleID,
+			&t.createdAt, &t.startedAt, &t.finishedAt)
+		t.timeout = time.Duration(timeoutMS) * time.Millisecond
+		return t, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("errandpg: reading tasks: %w", err)
+	}
+	return ts, nil
+}
 
 // getTask reads a task; ok is false if there is none with that id (never
 // inserted, or deleted by retention).
 func getTask(ctx context.Context, db DB, id [16]byte) (t taskRow, ok bool, err error) {
-	var timeoutMS int64
-	err = db.QueryRow(ctx, sqlGetTask, id).Scan(&t.id, &t.kind, &t.args, &t.result, &t.state,
-		&t.priority, &t.runAt, &t.attempts, &t.maxAttempts, &t.lastError, &t.uniqueKey,
-		&t.leaseToken, &t.leaseUntil, &t.leasedBy, &timeoutMS, &t.scheduleID,
-		&t.createdAt, &t.startedAt, &t.finishedAt)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return t, false, nil
+	ts, err := getTasks(ctx, db, [][16]byte{id})
+	if err != nil || len(ts) == 0 {
+		return t, false, err
 	}
-	if err != nil {
-		return t, false, fmt.Errorf("errandpg: reading task: %w", err)
-	}
-	t.timeout = time.Duration(timeoutMS) * time.Millisecond
-	return t, true, nil
+	return ts[0], true, nil
 }
 
 // schedule is a recurring schedule as registered by a process.
@@ -444,19 +491,35 @@ func dueSchedules(ctx context.Context, db DB, limit int) ([]dueSchedule, error) 
 }
 
 // sqlClaimSchedule fires a schedule's due time $2 by moving next_run_at to
-// $3. Only the first of any number of concurrent claimers of one due time
+// $3 ('infinity': it never fires again). Only the first of any number of concurrent claimers of one due time
 // updates the row; the rest find next_run_at moved (a claimer blocked on the
 // row re-checks the WHERE clause once the first commits) and update 0 rows.
 const sqlClaimSchedule = `UPDATE errand_schedules SET next_run_at = $3, last_run_at = $2, updated_at = now()
 WHERE id = $1 AND next_run_at = $2 AND NOT paused`
 
 // claimSchedule claims the run of schedule id due at due and sets its next
-// due time; true means the caller fires it (insert the run in the same
-// transaction, so a rollback un-claims it).
+// due time (zero: never again); true means the caller fires it (insert the
+// run in the same transaction, so a rollback un-claims it).
 func claimSchedule(ctx context.Context, db DB, id string, due, next time.Time) (bool, error) {
-	tag, err := db.Exec(ctx, sqlClaimSchedule, id, due, next)
+	nextArg := pgtype.Timestamptz{Time: next, Valid: true}
+	if next.IsZero() {
+		nextArg = pgtype.Timestamptz{InfinityModifier: pgtype.Infinity, Valid: true}
+	}
+	tag, err := db.Exec(ctx, sqlClaimSchedule, id, due, nextArg)
 	if err != nil {
 		return false, fmt.Errorf("errandpg: claiming schedule %q: %w", id, err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+const sqlDeleteSchedule = `DELETE FROM errand_schedules WHERE id = $1`
+
+// deleteSchedule removes a schedule; its runs stay, their schedule_id set
+// to NULL by the foreign key. It reports whether there was one.
+func deleteSchedule(ctx context.Context, db DB, id string) (bool, error) {
+	tag, err := db.Exec(ctx, sqlDeleteSchedule, id)
+	if err != nil {
+		return false, fmt.Errorf("errandpg: removing schedule %q: %w", id, err)
 	}
 	return tag.RowsAffected() == 1, nil
 }

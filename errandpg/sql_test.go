@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,6 +17,9 @@ import (
 )
 
 const testLease = 30 * time.Second
+
+// testKinds are the kinds the SQL layer's tests insert and fetch.
+var testKinds = []string{"test.kind", "k", "bulk", "report"}
 
 func newID(t testing.TB) [16]byte {
 	t.Helper()
@@ -79,7 +83,7 @@ func mustExec(t testing.TB, db DB, sql string, args ...any) int64 {
 
 func mustFetch(t testing.TB, db DB, limit int) []claimedTask {
 	t.Helper()
-	got, err := fetch(testCtx(t), db, limit, testLease, "worker-1")
+	got, err := fetch(testCtx(t), db, testKinds, limit, testLease, "worker-1")
 	if err != nil {
 		t.Fatalf("fetch: %v", err)
 	}
@@ -250,47 +254,23 @@ func TestConcurrentFetchersNeverShareATask(t *testing.T) {
 	mustExec(t, pool, `INSERT INTO errand_tasks (id, kind, priority)
 		SELECT gen_random_uuid(), 'bulk', (random() * 3)::int FROM generate_series(1, $1)`, n)
 
-	claims := make([][]claimedTask, fetchers)
-	errs := make([]error, fetchers)
-	start := make(chan struct{})
-	var wg sync.WaitGroup
-	for i := range fetchers {
-		wg.Go(func() {
-			<-start
-			for {
-				got, err := fetch(ctx, pool, 4, testLease, fmt.Sprintf("w%d", i))
-				if err != nil {
-					errs[i] = err
-					return
-				}
-				if len(got) == 0 {
-					return
-				}
-				claims[i] = append(claims[i], got...)
-			}
-		})
-	}
-	close(start)
-	wg.Wait()
-	seen := map[[16]byte]int{}
-	for i := range fetchers {
-		if errs[i] != nil {
-			t.Fatalf("fetcher %d: %v", i, errs[i])
-		}
-		for _, c := range claims[i] {
-			seen[c.id]++
+	var badAttempt atomic.Int32
+	seen := claimConcurrently(t, fetchers, func(i int) ([]string, error) {
+		got, err := fetch(ctx, pool, testKinds, 4, testLease, fmt.Sprintf("w%d", i))
+		ids := make([]string, len(got))
+		for j, c := range got {
+			ids[j] = idString(c.id)
 			if c.attempt != 1 {
-				t.Errorf("task %x: attempt %d", c.id, c.attempt)
+				badAttempt.Store(int32(c.attempt))
 			}
 		}
+		return ids, err
+	})
+	if a := badAttempt.Load(); a != 0 {
+		t.Errorf("a task was claimed as attempt %d", a)
 	}
 	if len(seen) != n {
 		t.Fatalf("%d distinct tasks claimed, want %d", len(seen), n)
-	}
-	for id, k := range seen {
-		if k != 1 {
-			t.Errorf("task %x claimed %d times", id, k)
-		}
 	}
 	var running, maxAttempts int
 	if err := pool.QueryRow(ctx, `SELECT count(*), max(attempts) FROM errand_tasks WHERE state = 'running'`).Scan(&running, &maxAttempts); err != nil {
@@ -901,4 +881,49 @@ func TestScheduleClaimBlockedOnAnotherClaim(t *testing.T) {
 			}
 		})
 	}
+}
+
+// claimConcurrently starts claimers goroutines at once, each calling claim
+// (with its index) until it claims nothing, and returns how many times each
+// id was claimed; it fails the test if an id was claimed twice or a claim
+// failed.
+func claimConcurrently(t *testing.T, claimers int, claim func(i int) ([]string, error)) map[string]int {
+	t.Helper()
+	got := make([][]string, claimers)
+	errs := make([]error, claimers)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range claimers {
+		wg.Go(func() {
+			<-start
+			for {
+				ids, err := claim(i)
+				if err != nil {
+					errs[i] = err
+					return
+				}
+				if len(ids) == 0 {
+					return
+				}
+				got[i] = append(got[i], ids...)
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	seen := make(map[string]int)
+	for i, ids := range got {
+		if errs[i] != nil {
+			t.Fatalf("claimer %d: %v", i, errs[i])
+		}
+		for _, id := range ids {
+			seen[id]++
+		}
+	}
+	for id, k := range seen {
+		if k != 1 {
+			t.Errorf("task %s claimed %d times", id, k)
+		}
+	}
+	return seen
 }
