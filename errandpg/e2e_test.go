@@ -430,6 +430,36 @@ func TestQueueStopHandsBack(t *testing.T) {
 	}
 }
 
+// TestQueueStartsOverBacklog: a queue started when tasks already wait
+// runs them at once, not a poll interval later.
+func TestQueueStartsOverBacklog(t *testing.T) {
+	pool := migratedPool(t)
+	k := errand.Define("e2e.backlog", double)
+	ctx := testCtx(t)
+	var ids []string
+	for i := range 3 {
+		nt, err := k.NewTask(i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, _, err := New(pool).Enqueue(ctx, nt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	q := durableQueue(t, pool, errand.Config{Kinds: []errand.Runner{k}})
+	for i, id := range ids {
+		f, err := k.Future(q, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v, err := await(t, f); err != nil || v != 2*i {
+			t.Fatalf("Await: %v, %v", v, err)
+		}
+	}
+}
+
 // TestQueueShutdownLetsStoredTaskFinish: a graceful Shutdown waits for a
 // running stored task and records its outcome.
 func TestQueueShutdownLetsStoredTaskFinish(t *testing.T) {
@@ -547,5 +577,35 @@ func TestQueueStoredSchedule(t *testing.T) {
 		if gap := times[i].Sub(times[i-1]); gap < 800*time.Millisecond {
 			t.Fatalf("runs %d and %d stored %v apart: a due time fired twice (%v)", i-1, i, gap, times)
 		}
+	}
+}
+
+// TestQueuePollsWithoutNotifications: with notifications off (behind a
+// transaction pooler), the queue runs stored tasks and resolves futures by
+// polling alone.
+func TestQueuePollsWithoutNotifications(t *testing.T) {
+	pool := migratedPool(t)
+	k := errand.Define("e2e.polled", double)
+	q, err := errand.New(errand.Config{Store: New(pool, WithNotifications(false)), Kinds: []errand.Runner{k},
+		PollInterval: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { q.Close() })
+	ctx := testCtx(t)
+	nt, err := k.NewTask(4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _, err := New(pool).Enqueue(ctx, nt) // not through q: nothing wakes it
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := k.Future(q, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err := await(t, f); err != nil || v != 8 {
+		t.Fatalf("Await: %v, %v", v, err)
 	}
 }

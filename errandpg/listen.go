@@ -281,8 +281,9 @@ func notificationsUnavailable(err error) bool {
 // settings but outside the pool, LISTENing on the schema's channels (see
 // Migrate's notifications); a dropped connection is remade with back-off,
 // and work is called after each reconnection since notifications may have
-// been lost in between. work and done are called on Listen's goroutine and
-// the listener's; both must not block. Neither is called after Listen
+// been lost in between; work is also called once the first LISTEN
+// succeeded, for the work that was waiting already. work and done are
+// called on Listen's goroutine and the listener's; both must not block. Neither is called after Listen
 // returns.
 //
 // It returns an error at once if notifications are off
@@ -317,8 +318,17 @@ func (s *Store) Listen(ctx context.Context, work func(), done func(id string)) e
 	if s.onListen != nil {
 		s.onListen(l)
 	}
+	_, _, changed := l.state()
 	for {
 		select {
+		case <-changed:
+			var polling bool
+			polling, _, changed = l.state()
+			if !polling {
+				// Listening (again): what was announced before is lost, and
+				// work may be waiting already (a backlog at start-up).
+				work()
+			}
 		case <-l.Work():
 			work()
 		case <-l.Exited():
