@@ -253,8 +253,14 @@ func (d *durable) start(c Claim) {
 	t.attempts.Store(int32(c.Attempt - 1))
 	d.mu.Lock()
 	run.runner = d.kinds[c.Kind]
+	old := d.runs[c.ID]
 	d.runs[c.ID] = run
 	d.mu.Unlock()
+	if old != nil {
+		// An earlier attempt here whose lease expired and was recovered
+		// before a heartbeat said so: it is stale now.
+		d.loseLease(old)
+	}
 	if run.runner == nil { // claimed a kind we do not run: cannot happen with a correct store
 		d.release([]*storedRun{run})
 		return
@@ -403,8 +409,10 @@ func (d *durable) heartbeat() {
 	now := time.Now()
 	if err != nil {
 		d.warn("errand: heartbeat", err)
+		// A lease that would expire before the next heartbeat is as good
+		// as lost: another process may take the task from then on.
 		for _, r := range runs {
-			if now.Sub(r.renewed) >= d.q.cfg.Lease {
+			if now.Sub(r.renewed)+d.q.cfg.Lease/3 >= d.q.cfg.Lease {
 				d.loseLease(r)
 			}
 		}
@@ -522,11 +530,14 @@ func (d *durable) nextRun(spec string, after time.Time) (time.Time, error) {
 
 // resolve looks up the watched tasks among ids and resolves the futures of
 // those that are final.
-func (d *durable) resolve(ids []string) {
+func (d *durable) resolve(ids []string) { d.resolveWith(d.ctx, ids) }
+
+// resolveWith is resolve with the store calls bounded by parent.
+func (d *durable) resolveWith(parent context.Context, ids []string) {
 	for len(ids) > 0 {
 		batch := ids[:min(len(ids), 1000)]
 		ids = ids[len(batch):]
-		ctx, cancel := context.WithTimeout(d.ctx, storeCallTimeout)
+		ctx, cancel := context.WithTimeout(parent, storeCallTimeout)
 		recs, err := d.store.Lookup(ctx, batch)
 		cancel()
 		if err != nil {
@@ -583,6 +594,15 @@ func (d *durable) stop() {
 	d.mu.Unlock()
 	d.cancel()
 	d.wg.Wait()
+	// A last look: tasks that finished while the queue drained (Shutdown
+	// waits for the running ones) resolve with their outcome.
+	d.mu.Lock()
+	ids := make([]string, 0, len(d.watch))
+	for id := range d.watch {
+		ids = append(ids, id)
+	}
+	d.mu.Unlock()
+	d.resolveWith(context.Background(), ids)
 	d.mu.Lock()
 	var left []*storedRun
 	for _, r := range d.runs {

@@ -89,9 +89,15 @@ func (s *recordingStore) Claim(ctx context.Context, kinds []string, n int, d tim
 }
 
 func (s *recordingStore) Complete(ctx context.Context, l errand.Lease, o errand.Outcome) error {
+	// Recorded before the store's call: a future may resolve (and the
+	// test read the record) before that call returns.
+	s.mu.Lock()
+	i := len(s.completes)
+	s.completes = append(s.completes, completion{l, o, nil})
+	s.mu.Unlock()
 	err := s.Store.Complete(ctx, l, o)
 	s.mu.Lock()
-	s.completes = append(s.completes, completion{l, o, err})
+	s.completes[i].err = err
 	s.mu.Unlock()
 	return err
 }
