@@ -92,6 +92,50 @@ func TestOrderFIFO(t *testing.T) {
 	expectStats(t, q, Stats{Submitted: n + 1, Succeeded: n + 1})
 }
 
+// TestOrderFIFODeep: past yieldDepth waiting tasks, where a submission yields
+// its P after adding its task, submitting still never blocks (the one worker
+// is held throughout), the counts stay exact and the tasks start in the
+// order they were submitted.
+func TestOrderFIFODeep(t *testing.T) {
+	q := newQueue(t, Config{Workers: 1})
+	gate := make(chan struct{})
+	holdWorker(t, q, gate)
+	var log startLog
+	n := 3*yieldDepth + 7
+	var fs []*Future[int]
+	for i := range n {
+		var err error
+		if i%2 == 0 {
+			var f *Future[int]
+			f, err = Submit(context.Background(), q, func(context.Context) (int, error) { log.add(i); return i, nil })
+			fs = append(fs, f)
+		} else {
+			err = q.Go(context.Background(), func(context.Context) error { log.add(i); return nil })
+		}
+		if err != nil {
+			t.Fatalf("submit %d: %v", i, err)
+		}
+	}
+	expectStats(t, q, Stats{Workers: 1, Running: 1, Queued: n, Submitted: uint64(n) + 1})
+	close(gate)
+	if err := q.Shutdown(context.Background()); err != nil {
+		t.Fatalf("Shutdown = %v", err)
+	}
+	got := log.get()
+	if len(got) != n {
+		t.Fatalf("%d tasks started, want %d", len(got), n)
+	}
+	for i, id := range got {
+		if id != i {
+			t.Fatalf("start %d is task %d, want %d", i, id, i)
+		}
+	}
+	if _, err := AwaitAll(context.Background(), fs...); err != nil {
+		t.Fatal(err)
+	}
+	expectStats(t, q, Stats{Submitted: uint64(n) + 1, Succeeded: uint64(n) + 1})
+}
+
 // TestOrderPriority: with one worker busy, 100 tasks with random priorities
 // start by priority, highest first, and in submission order among equals.
 func TestOrderPriority(t *testing.T) {

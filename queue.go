@@ -345,9 +345,22 @@ func (q *Queue) goPlain(ctx context.Context, fn func(context.Context) error, pri
 	}
 	q.stats.Submitted++
 	q.dispatchLocked(item{fn: fn, v: values}, prio)
+	deep := q.pending.len() >= yieldDepth
 	q.mu.Unlock()
+	if deep {
+		runtime.Gosched()
+	}
 	return nil
 }
+
+// yieldDepth is how many tasks waiting make a submission yield its P
+// (runtime.Gosched) once it has added its task. It never blocks and changes
+// no order: it lets the workers run. A producer that outruns the workers on
+// every CPU would otherwise grow the queue by the million, each slot cold in
+// memory (and freshly faulted in) by the time a worker reads it, where a
+// queue this deep stays in the caches and in the ring's spare segments. A
+// queue that seldom holds this many tasks never yields.
+const yieldDepth = 1024
 
 // plainOptions reports whether opts hold nothing but what a plain task can
 // carry (valid priorities, delays and run times), and what they add up to.
@@ -406,7 +419,7 @@ func (q *Queue) submit(ctx context.Context, t *task, o *taskOptions) (*task, err
 	t.heapIdx = -1
 	t.parent = valuesOnly(ctx)
 	var at int64
-	delayed := false
+	delayed, deep := false, false
 	if o != nil {
 		t.prio = o.priority
 		if o.name != "" || o.key != "" || o.hasTimeout || o.retry != nil || o.linked {
@@ -448,8 +461,12 @@ func (q *Queue) submit(ctx context.Context, t *task, o *taskOptions) (*task, err
 		t.status.Store(int32(Queued))
 		q.emitLocked(Event{Kind: EventSubmitted}, t)
 		q.dispatchLocked(taskItem(t), t.prio)
+		deep = q.pending.len() >= yieldDepth
 	}
 	q.mu.Unlock()
+	if deep {
+		runtime.Gosched()
+	}
 
 	if o != nil && o.linked {
 		stop := context.AfterFunc(ctx, func() { q.cancel(t, stopCanceled) })
