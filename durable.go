@@ -158,6 +158,13 @@ func (d *durable) warn(msg string, err error) {
 	}
 }
 
+func (d *durable) warnTask(msg string, run *storedRun, err error) {
+	if l := d.log(); l != nil {
+		l.Warn(msg, slog.String("task", run.claim.ID), slog.String("name", run.claim.Kind),
+			slog.Int("attempt", run.claim.Attempt), slog.Any("error", err))
+	}
+}
+
 // addKind makes this queue run k from now on.
 func (d *durable) addKind(k Runner) {
 	if d.q.cfg.OnlyKinds {
@@ -319,9 +326,9 @@ func (d *durable) execute(ctx context.Context, run *storedRun) (err error) {
 	d.forget(run)
 	switch {
 	case errors.Is(cerr, ErrLeaseLost):
-		d.warn("errand: stored task finished after its lease was lost; outcome refused", fmt.Errorf("task %s: %w", run.claim.ID, cerr))
+		d.warnTask("errand: stored task finished after its lease was lost; outcome refused", run, cerr)
 	case cerr != nil:
-		d.warn("errand: recording a stored task's outcome", fmt.Errorf("task %s: %w", run.claim.ID, cerr))
+		d.warnTask("errand: recording a stored task's outcome", run, cerr)
 	}
 	return err
 }
