@@ -46,7 +46,7 @@ const (
 // crashArgs and crashResult are the crash tests' task: the result names
 // the attempt and process that produced it.
 type crashArgs struct {
-	N     int `json:"n"`
+	N     int  `json:"n"`
 	Block bool `json:"block,omitempty"` // the lease test: run until told otherwise
 }
 
