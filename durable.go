@@ -135,6 +135,7 @@ func newDurable(q *Queue) *durable {
 	}
 	slices.Sort(d.kindNames)
 	d.ctx, d.cancel = context.WithCancel(context.Background())
+	d.kick() // work may be waiting in the store already
 	d.wg.Add(4)
 	go d.fetchLoop()
 	go d.heartbeatLoop()
@@ -304,7 +305,7 @@ func (d *durable) execute(ctx context.Context, run *storedRun) (err error) {
 	q.mu.Lock()
 	stopping := run.t.stopping
 	q.mu.Unlock()
-	if stopping == stopClosed {
+	if stopping == stopClosed && err != nil {
 		d.release([]*storedRun{run}) // Close or Shutdown's deadline: hand it back
 		return err
 	}

@@ -376,3 +376,36 @@ func TestDurableConfigValidation(t *testing.T) {
 	}
 	q.Close()
 }
+
+// TestDurableSuccessAfterClose: a handler that still succeeds after Close
+// canceled its context has its result recorded, not handed back to run
+// again.
+func TestDurableSuccessAfterClose(t *testing.T) {
+	ms := errandtest.NewMemStore()
+	started := make(chan string, 1)
+	k := errand.Define("test.lateok", func(ctx context.Context, n int) (int, error) {
+		info, _ := errand.TaskFromContext(ctx)
+		started <- info.ID
+		<-ctx.Done()
+		return n + 1, nil // finishes its work anyway
+	})
+	q, err := errand.New(errand.Config{Store: ms, Kinds: []errand.Runner{k}, PollInterval: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := k.Enqueue(context.Background(), q, 41); err != nil {
+		q.Close()
+		t.Fatal(err)
+	}
+	id := within(t, started, "start of the task")
+	q.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), durableWait)
+	defer cancel()
+	recs, err := ms.Lookup(ctx, []string{id})
+	if err != nil || len(recs) != 1 {
+		t.Fatalf("Lookup: %v, %v", recs, err)
+	}
+	if r := recs[0]; r.Status != errand.Succeeded || string(r.Result) != "42" || r.Attempts != 1 {
+		t.Fatalf("after Close: %s, result %q, %d attempts; want succeeded with 42 after 1", r.Status, r.Result, r.Attempts)
+	}
+}
