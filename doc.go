@@ -12,8 +12,31 @@
 //     Schedule runs one on an interval or a cron expression.
 //
 // Work that must be storable is a named kind (Define): its arguments and
-// result pass through a Codec, so the same code can later run durable and
-// shared by several processes (see docs/durable.md); today it runs in-process.
+// result pass through a Codec. Without a store a kind runs in-process like a
+// closure (still making the codec round trip). With Config.Store (errandpg
+// for PostgreSQL) the same code runs durable and shared by every process
+// pointing at the store.
+//
+// # Durable mode
+//
+// With a Store, Kind.Enqueue stores the task and any process running the
+// kind (Config.Kinds, and the kinds it enqueues unless Config.OnlyKinds)
+// may claim it. The contract is at-least-once: a claim is a lease
+// (Config.Lease, default 30s) renewed by heartbeats and separate from the
+// task's timeout; a process that dies loses its tasks to the others once
+// its leases lapse, so a handler must be idempotent (TaskFromContext gives
+// the task id and attempt). A lost lease cancels the handler's context, and
+// completion is fenced by the claim's token (ErrLeaseLost), so a stale
+// worker cannot overwrite a result. Delays, retries (the kind's backoff) and
+// schedules (Kind.Schedule: once per due time across processes) are
+// stored, timed by the store's clock. A future of a stored task resolves in
+// any process (Kind.Future re-attaches by id), by notification or by
+// polling (Config.PollInterval); a failed one reports a *StoredError.
+// Shutdown and Close hand unfinished leases back without spending an
+// attempt. Queue.Lookup reads a stored task's record. The runtime costs four
+// goroutines per queue (fetch, heartbeat, listen, housekeeping), one store
+// write per Enqueue and per finished attempt, and a claim per batch of
+// tasks. errandtest.MemStore is an in-memory Store for tests.
 //
 // # Semantics
 //
