@@ -22,6 +22,12 @@ import (
 )
 
 func main() {
+	if spec := os.Getenv(durableWorkerEnv); spec != "" {
+		os.Exit(durableWorkerMain(spec)) // a worker process of `bench durable`
+	}
+	if len(os.Args) > 1 && os.Args[1] == "durable" {
+		os.Exit(durableMain(os.Args[2:]))
+	}
 	var (
 		workloads = flag.String("workloads", "", "comma-separated workloads: burst, futures, request, waiting, backlog, delays, priority, or an id such as burst-64 (default all)")
 		libs      = flag.String("libs", "", "comma-separated libraries to run: "+strings.Join(allLibs(), ", ")+" (default all)")

@@ -242,14 +242,7 @@ func (rep *Report) WriteText(w io.Writer) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	fmt.Fprintln(w, "\nNotes:")
-	for _, n := range rep.notes() {
-		fmt.Fprintln(w, "- "+n)
-	}
-	fmt.Fprintln(w, "\nTargets:")
-	for _, v := range rep.Verdicts {
-		fmt.Fprintln(w, v)
-	}
+	writeNotesText(w, rep.notes(), rep.Verdicts)
 	_, err := fmt.Fprintf(w, "\n%s; took %s%s\n", rep.machine(), rep.Took.Round(time.Second), rep.othersText())
 	return err
 }
@@ -271,16 +264,34 @@ func (rep *Report) WriteMarkdown(w io.Writer) error {
 		}
 		fmt.Fprintf(&b, "| %s |\n", strings.Join(c, " | "))
 	}
-	fmt.Fprintf(&b, "\nns/task, allocs/task and B/task are the measured phase's wall time and runtime.MemStats deltas (Mallocs, TotalAlloc, every goroutine) divided by the tasks; the ratio compares each workload's primary metric with its baseline row.\n\n## Notes\n\n")
-	for _, n := range rep.notes() {
-		fmt.Fprintf(&b, "- %s\n", n)
-	}
-	fmt.Fprintf(&b, "\n## Targets\n\n")
-	for _, v := range rep.Verdicts {
-		fmt.Fprintf(&b, "- **%s** %s: %s\n", v.Status, v.Target, v.Detail)
-	}
+	fmt.Fprintf(&b, "\nns/task, allocs/task and B/task are the measured phase's wall time and runtime.MemStats deltas (Mallocs, TotalAlloc, every goroutine) divided by the tasks; the ratio compares each workload's primary metric with its baseline row.\n")
+	writeNotesMarkdown(&b, rep.notes(), rep.Verdicts)
 	_, err := w.Write(b.Bytes())
 	return err
+}
+
+// writeNotesText prints the notes and the verdicts after a printed table.
+func writeNotesText(w io.Writer, notes []string, vs []Verdict) {
+	fmt.Fprintln(w, "\nNotes:")
+	for _, n := range notes {
+		fmt.Fprintln(w, "- "+n)
+	}
+	fmt.Fprintln(w, "\nTargets:")
+	for _, v := range vs {
+		fmt.Fprintln(w, v)
+	}
+}
+
+// writeNotesMarkdown writes the Notes and Targets sections of a report.
+func writeNotesMarkdown(b *bytes.Buffer, notes []string, vs []Verdict) {
+	fmt.Fprintf(b, "\n## Notes\n\n")
+	for _, n := range notes {
+		fmt.Fprintf(b, "- %s\n", n)
+	}
+	fmt.Fprintf(b, "\n## Targets\n\n")
+	for _, v := range vs {
+		fmt.Fprintf(b, "- **%s** %s: %s\n", v.Status, v.Target, v.Detail)
+	}
 }
 
 // othersText reports the other processes' load during the run, if known.
