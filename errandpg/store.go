@@ -387,22 +387,22 @@ func (s *Store) Lookup(ctx context.Context, ids []string) ([]errand.TaskRecord, 
 	return recs, nil
 }
 
-// statuses maps the stored states to the core's statuses.
-var statuses = map[string]errand.Status{
-	stateScheduled: errand.Scheduled,
-	stateQueued:    errand.Queued,
-	stateRetrying:  errand.Retrying,
-	stateRunning:   errand.Running,
-	stateSucceeded: errand.Succeeded,
-	stateFailed:    errand.Failed,
-	stateCanceled:  errand.Canceled,
+// statusOf maps a stored state to the core's Status, whose String is the
+// state's name; 0 for an unknown state.
+func statusOf(state string) errand.Status {
+	for st := errand.Scheduled; st <= errand.Canceled; st++ {
+		if st.String() == state {
+			return st
+		}
+	}
+	return 0
 }
 
 func toRecord(r taskRow) errand.TaskRecord {
 	rec := errand.TaskRecord{
 		ID:          idString(r.id),
 		Kind:        r.kind,
-		Status:      statuses[r.state],
+		Status:      statusOf(r.state),
 		Priority:    r.priority,
 		Attempts:    r.attempts,
 		MaxAttempts: r.maxAttempts,
