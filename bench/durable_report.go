@@ -76,7 +76,7 @@ func (rep *DurableReport) verdicts() []Verdict {
 				out = append(out, Verdict{Status: "SKIP", Target: t, Detail: "a row it compares failed"})
 				continue
 			}
-			check(t, e.Rate >= r.Rate, fmt.Sprintf("errand %s, %s %s: %.2fx", fmtRate(e.Rate), rv, fmtRate(r.Rate), e.Rate/r.Rate))
+			check(t, e.Rate >= r.Rate, fmt.Sprintf("errand %.0f, %s %.0f: %.2fx", e.Rate, rv, r.Rate, e.Rate/r.Rate))
 		}
 	}
 	if l := rep.lat(durErrand); l != nil {
