@@ -157,3 +157,23 @@ type ScheduleRecord struct {
 	MaxAttempts int
 	Timeout     time.Duration
 }
+
+// Completion is the outcome of one attempt, for BatchCompleter.
+type Completion struct {
+	Lease
+	Outcome
+}
+
+// BatchCompleter is implemented by a Store that records many outcomes in
+// one call. With one, a worker is free as soon as its handler returns: the
+// queue records outcomes in batches (whatever finished while the previous
+// batch was being written), so a busy queue pays one store round trip per
+// batch instead of one per task. An outcome not yet recorded when the
+// process dies is lost with it and the task runs again, as at-least-once
+// allows; Shutdown and Close record every outcome before they return.
+type BatchCompleter interface {
+	// CompleteMany records the outcomes as Complete does, each fenced by
+	// its lease, and returns the leases that were no longer held (their
+	// outcomes refused).
+	CompleteMany(ctx context.Context, cs []Completion) (refused []Lease, err error)
+}
