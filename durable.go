@@ -96,6 +96,17 @@ type durable struct {
 	// noRetry is the in-memory retry policy of a stored attempt: the store
 	// retries it, not the queue.
 	noRetry RetryPolicy
+
+	// With a BatchCompleter store: outcomes waiting for the completer.
+	batch        BatchCompleter
+	completions  []pendingCompletion // guarded by mu
+	completeWake chan struct{}       // buffer 1
+}
+
+// pendingCompletion is an attempt's outcome not yet recorded.
+type pendingCompletion struct {
+	run *storedRun
+	o   Outcome
 }
 
 // storedRun is one claimed attempt running (or about to run) here.
@@ -136,6 +147,11 @@ func newDurable(q *Queue) *durable {
 	slices.Sort(d.kindNames)
 	d.ctx, d.cancel = context.WithCancel(context.Background())
 	d.kick() // work may be waiting in the store already
+	if bc, ok := d.store.(BatchCompleter); ok {
+		d.batch, d.completeWake = bc, make(chan struct{}, 1)
+		d.wg.Add(1)
+		go d.completeLoop()
+	}
 	d.wg.Add(4)
 	go d.fetchLoop()
 	go d.heartbeatLoop()
@@ -321,6 +337,17 @@ func (d *durable) execute(ctx context.Context, run *storedRun) (err error) {
 			o = Outcome{Status: Retrying, Error: err.Error(), RetryIn: delay}
 		}
 	}
+	if d.batch != nil {
+		// The completer records it with others; the worker is free now.
+		d.mu.Lock()
+		d.completions = append(d.completions, pendingCompletion{run, o})
+		d.mu.Unlock()
+		select {
+		case d.completeWake <- struct{}{}:
+		default:
+		}
+		return err
+	}
 	cctx, cancel := context.WithTimeout(context.Background(), storeCallTimeout)
 	cerr := d.store.Complete(cctx, run.claim.Lease, o)
 	cancel()
@@ -377,6 +404,61 @@ func (d *durable) release(runs []*storedRun) {
 	defer cancel()
 	if err := d.store.Release(ctx, leases); err != nil && d.log() != nil {
 		d.log().Warn("errand: handing stored tasks back", slog.Int("tasks", len(leases)), slog.Any("error", err))
+	}
+}
+
+// maxCompleteBatch is the most outcomes one CompleteMany records.
+const maxCompleteBatch = 1000
+
+// completeLoop records outcomes in batches: whatever finished while the
+// previous batch was being written. When the queue stops it records what
+// is left and exits; it stops after the workers, so nothing is left behind.
+func (d *durable) completeLoop() {
+	defer d.wg.Done()
+	for {
+		select {
+		case <-d.ctx.Done():
+			d.flushCompletions()
+			return
+		case <-d.completeWake:
+			d.flushCompletions()
+		}
+	}
+}
+
+// flushCompletions records every pending outcome. If the store fails, the
+// outcomes are dropped with a warning: their leases lapse and the tasks
+// run again elsewhere (at-least-once).
+func (d *durable) flushCompletions() {
+	for {
+		d.mu.Lock()
+		n := min(len(d.completions), maxCompleteBatch)
+		batch := slices.Clone(d.completions[:n])
+		d.completions = slices.Delete(d.completions, 0, n)
+		d.mu.Unlock()
+		if n == 0 {
+			return
+		}
+		cs := make([]Completion, n)
+		for i, p := range batch {
+			cs[i] = Completion{Lease: p.run.claim.Lease, Outcome: p.o}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), storeCallTimeout)
+		refused, err := d.batch.CompleteMany(ctx, cs)
+		cancel()
+		if err != nil && d.log() != nil {
+			d.log().Warn("errand: recording the outcomes of stored tasks", slog.Int("tasks", n), slog.Any("error", err))
+		}
+		gone := make(map[Lease]bool, len(refused))
+		for _, l := range refused {
+			gone[l] = true
+		}
+		for _, p := range batch {
+			if gone[p.run.claim.Lease] {
+				d.warnTask("errand: stored task finished after its lease was lost; outcome refused", p.run, ErrLeaseLost)
+			}
+			d.forget(p.run)
+		}
 	}
 }
 

@@ -27,6 +27,78 @@ func TestQueueSuiteMemStore(t *testing.T) {
 	errandtest.RunQueueSuite(t, func(*testing.T) errand.Store { return errandtest.NewMemStore() })
 }
 
+// TestQueueSuitePerTask runs the suite with completions recorded one by
+// one (a Store without BatchCompleter), and TestQueueSuiteBatched with
+// them recorded in batches by the completer.
+func TestQueueSuitePerTask(t *testing.T) {
+	errandtest.RunQueueSuite(t, func(*testing.T) errand.Store { return perTaskStore{errandtest.NewMemStore()} })
+}
+
+func TestQueueSuiteBatched(t *testing.T) {
+	errandtest.RunQueueSuite(t, func(*testing.T) errand.Store { return &batchingStore{MemStore: errandtest.NewMemStore()} })
+}
+
+// perTaskStore hides any CompleteMany of the store it wraps.
+type perTaskStore struct{ errand.Store }
+
+// batchingStore records batches with its MemStore's Complete, and counts
+// the batches and outcomes.
+type batchingStore struct {
+	*errandtest.MemStore
+	mu               sync.Mutex
+	batches, records int
+}
+
+func (b *batchingStore) CompleteMany(ctx context.Context, cs []errand.Completion) ([]errand.Lease, error) {
+	b.mu.Lock()
+	b.batches++
+	b.records += len(cs)
+	b.mu.Unlock()
+	var refused []errand.Lease
+	for _, c := range cs {
+		if err := b.MemStore.Complete(ctx, c.Lease, c.Outcome); errors.Is(err, errand.ErrLeaseLost) {
+			refused = append(refused, c.Lease)
+		} else if err != nil {
+			return refused, err
+		}
+	}
+	return refused, nil
+}
+
+// TestDurableBatchedCompletions: with a BatchCompleter, outcomes are
+// recorded by CompleteMany, all of them, and the futures resolve.
+func TestDurableBatchedCompletions(t *testing.T) {
+	bs := &batchingStore{MemStore: errandtest.NewMemStore()}
+	k := errand.Define("test.batched", func(ctx context.Context, n int) (int, error) { return n * 2, nil })
+	q := newDurableQueue(t, errand.Config{Store: bs, Kinds: []errand.Runner{k}, Workers: 8})
+	const n = 300
+	fs := make([]*errand.Future[int], n)
+	for i := range fs {
+		f, err := k.Enqueue(context.Background(), q, i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fs[i] = f
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), durableWait)
+	defer cancel()
+	got, err := errand.AwaitAll(ctx, fs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range got {
+		if v != 2*i {
+			t.Fatalf("task %d: %d, want %d", i, v, 2*i)
+		}
+	}
+	bs.mu.Lock()
+	defer bs.mu.Unlock()
+	if bs.records != n || bs.batches == 0 || bs.batches > n {
+		t.Fatalf("CompleteMany recorded %d outcomes in %d batches, want %d", bs.records, bs.batches, n)
+	}
+	t.Logf("%d outcomes in %d batches", bs.records, bs.batches)
+}
+
 func newDurableQueue(t *testing.T, cfg errand.Config) *errand.Queue {
 	t.Helper()
 	if cfg.PollInterval == 0 {
