@@ -77,7 +77,10 @@
 // Notifications: migration 2 makes the database NOTIFY due work (channel
 // errand_work_<schema>) and finished tasks (errand_done_<schema>), so a
 // worker wakes within milliseconds of an insert or a commit and a future
-// resolves as soon as its task finishes, in every process. Each queue holds
+// resolves as soon as its task finishes, in every process; migration 3
+// announces finished tasks once per statement (up to 200 ids a
+// notification), so that a batch of completions (Store.CompleteMany) commits
+// with one notification instead of one per task. Each queue holds
 // one dedicated connection outside the pool for LISTEN, reconnecting with
 // back-off; polling (Config.PollInterval) covers whatever is not announced:
 // work that comes due later, and notifications missed while disconnected.

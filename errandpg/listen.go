@@ -13,7 +13,8 @@ package errandpg
 // Cost: one connection per listener, held for its lifetime outside the pool
 // (it must be a session connection: LISTEN does not work through a
 // transaction pooler), one goroutine, and on the database one notification
-// per due insert and per finished task (see the migration).
+// per due insert and one per statement that finished tasks (up to 200 ids
+// each; see the migrations).
 
 import (
 	"context"
@@ -22,6 +23,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"time"
 
@@ -40,7 +42,8 @@ const maxChannelLen = 63
 
 // notifyChannel is the channel the triggers of schema notify on: prefix and
 // schema, or prefix and the md5 of schema in hex if that would exceed 63
-// bytes. It must match the triggers' expression in 0002_notify.up.sql.
+// bytes. It must match the triggers' expression in 0002_notify.up.sql and
+// 0003_notify_done_batch.up.sql.
 func notifyChannel(prefix, schema string) string {
 	if len(prefix)+len(schema) <= maxChannelLen {
 		return prefix + schema
@@ -78,7 +81,9 @@ const (
 // 1: any number of notifications before the caller looks coalesce into one
 // wake-up). A notification on the done channel calls onDone with its
 // payload, the finished task's id, on the listener's goroutine: onDone must
-// not block. After a reconnection (a LISTEN following an earlier one), since
+// not block. A payload of several comma-separated ids (the tasks one
+// statement finished, see migrations/0003_notify_done_batch.up.sql) calls
+// onDone once per id. After a reconnection (a LISTEN following an earlier one), since
 // notifications sent in the gap are lost, the listener wakes Work and calls
 // onDone("") before it reports listening again: the caller re-checks its
 // due work and its pending futures.
@@ -240,7 +245,11 @@ func (l *listener) listen(ctx context.Context, resync bool) (listened bool, refu
 		case l.work:
 			l.signal()
 		case l.done:
-			l.onDone(n.Payload)
+			// One id, or several comma-separated (one statement's worth,
+			// migration 3).
+			for id := range strings.SplitSeq(n.Payload, ",") {
+				l.onDone(id)
+			}
 		}
 	}
 }

@@ -265,6 +265,65 @@ func TestListenerDoneNotifiesID(t *testing.T) {
 	}
 }
 
+// TestListenerSplitsDonePayloads: a done payload of several comma-separated
+// ids (migration 3) calls onDone once per id, in order.
+func TestListenerSplitsDonePayloads(t *testing.T) {
+	pool := migratedPool(t)
+	tl := listeningListener(t, pool)
+	a, b, c := uuidText(newID(t)), uuidText(newID(t)), uuidText(newID(t))
+	mustExec(t, pool, `SELECT pg_notify($1, $2)`, tl.done, a+","+b+","+c)
+	mustExec(t, pool, `SELECT pg_notify($1, $2)`, tl.done, a)
+	if got, want := tl.sync(t), []string{a, b, c, a}; !slices.Equal(got, want) {
+		t.Fatalf("done ids %q, want %q", got, want)
+	}
+}
+
+// TestDoneNotifiedOncePerStatement: one UPDATE finishing several tasks
+// announces each of them once (in one notification: see
+// TestStoreCompleteManyNotifiesOncePerStatement); updates that finish nothing
+// (claims, heartbeats, retries, hand-backs, recoveries) send none.
+func TestDoneNotifiedOncePerStatement(t *testing.T) {
+	pool := migratedPool(t)
+	ctx := testCtx(t)
+	tl := listeningListener(t, pool)
+	var want []string
+	for range 5 {
+		want = append(want, uuidText(mustInsert(t, pool, newTask{maxAttempts: 3})))
+	}
+	cs := mustFetch(t, pool, 5)
+	var ls []lease
+	for _, c := range cs {
+		ls = append(ls, leaseOf(c))
+	}
+	if _, err := heartbeat(ctx, pool, ls, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := retry(ctx, pool, ls[0], "x", 0); err != nil || !ok {
+		t.Fatal(ok, err)
+	}
+	c := fetchOne(t, pool)
+	if ok, err := handBack(ctx, pool, leaseOf(c)); err != nil || !ok {
+		t.Fatal(ok, err)
+	}
+	ls[0] = leaseOf(fetchOne(t, pool))
+	mustExec(t, pool, `UPDATE errand_tasks SET lease_until = now() - interval '1 millisecond' WHERE id = $1`, ls[1].id)
+	if got, err := recoverExpired(ctx, pool, 10); err != nil || len(got) != 1 {
+		t.Fatal(got, err)
+	}
+	ls[1] = leaseOf(fetchOne(t, pool))
+	if got := tl.sync(t); len(got) != 0 {
+		t.Fatalf("done notifications %q before anything finished", got)
+	}
+	mustExec(t, pool, `UPDATE errand_tasks SET state = 'succeeded', finished_at = now(),
+		lease_token = NULL, lease_until = NULL WHERE state = 'running'`)
+	got := tl.sync(t)
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Fatalf("done ids %q, want %q", got, want)
+	}
+}
+
 func TestListenerSchemasDoNotCrossTalk(t *testing.T) {
 	poolA, poolB := migratedPool(t), migratedPool(t)
 	ctx := testCtx(t)

@@ -21,13 +21,13 @@ var (
 var errandTables = []string{"errand_tasks", "errand_schedules", "errand_schema_migrations"}
 
 // latestMigration is the version of the newest embedded migration.
-const latestMigration = 2
+const latestMigration = 3
 
-// errandFunctions are the trigger functions of migration 2.
-var errandFunctions = []string{"errand_notify_work", "errand_notify_done"}
+// errandFunctions are the trigger functions of migrations 2 and 3.
+var errandFunctions = []string{"errand_notify_work", "errand_notify_done_rows"}
 
 // errandTriggers are the triggers on errand_tasks, by name.
-var errandTriggers = []string{"errand_tasks_done", "errand_tasks_work_insert", "errand_tasks_work_update"}
+var errandTriggers = []string{"errand_tasks_done_rows", "errand_tasks_work_insert", "errand_tasks_work_update"}
 
 func functionExists(t *testing.T, db DB, name string) bool {
 	t.Helper()
@@ -228,6 +228,43 @@ func TestMigrateUpgradesFromVersion1(t *testing.T) {
 	}
 	if got := tl.sync(t); !slices.Equal(got, []string{uuidText(old)}) {
 		t.Fatalf("done ids %q after the upgrade", got)
+	}
+}
+
+// TestMigrateUpgradesFromVersion2 applies migration 3 to a schema at
+// version 2 with a task running: the per-row done trigger is replaced by the
+// per-statement one, and the running task, finished after the upgrade, is
+// announced once.
+func TestMigrateUpgradesFromVersion2(t *testing.T) {
+	pool := newSchemaPool(t)
+	ctx := testCtx(t)
+	for _, m := range migrations[:2] {
+		if err := applyMigration(ctx, pool, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	checkVersionPair(t, pool, 2, latestMigration)
+	if got, want := taskTriggers(t, pool), []string{"errand_tasks_done", "errand_tasks_work_insert", "errand_tasks_work_update"}; !slices.Equal(got, want) {
+		t.Fatalf("triggers at version 2: %v, want %v", got, want)
+	}
+	running := mustInsert(t, pool, newTask{})
+	c := fetchOne(t, pool)
+	if err := Migrate(ctx, pool); err != nil {
+		t.Fatalf("Migrate from version 2: %v", err)
+	}
+	checkVersionPair(t, pool, latestMigration, latestMigration)
+	if got := taskTriggers(t, pool); !slices.Equal(got, errandTriggers) {
+		t.Fatalf("triggers after the upgrade %v, want %v", got, errandTriggers)
+	}
+	if functionExists(t, pool, "errand_notify_done") {
+		t.Fatal("errand_notify_done kept after the upgrade")
+	}
+	tl := listeningListener(t, pool)
+	if ok, err := finish(ctx, pool, leaseOf(c), stateSucceeded, nil, ""); err != nil || !ok {
+		t.Fatal(ok, err)
+	}
+	if got := tl.sync(t); !slices.Equal(got, []string{uuidText(running)}) {
+		t.Fatalf("done ids %q after the upgrade, want %s once", got, uuidText(running))
 	}
 }
 

@@ -17,9 +17,11 @@ package errandpg
 //     indexes' predicates exactly, so the planner can use those indexes.
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -191,14 +193,29 @@ type lease struct {
 }
 
 // splitLeases returns the ids and the tokens of leases, as two arrays for
-// unnest.
+// unnest, sorted by id: statements updating several leased rows then lock
+// them in the same order (see sortByID).
 func splitLeases(leases []lease) (ids, tokens [][16]byte) {
+	leases = slices.Clone(leases)
+	sortByID(leases, func(l lease) [16]byte { return l.id })
 	ids = make([][16]byte, len(leases))
 	tokens = make([][16]byte, len(leases))
 	for i, l := range leases {
 		ids[i], tokens[i] = l.id, l.token
 	}
 	return ids, tokens
+}
+
+// sortByID sorts xs by task id. The statements that update the rows of many
+// leases at once (heartbeat, completeMany, handBackAll) pass their arrays in
+// this order so that two of them running at once on the same leases (a
+// heartbeat and a batch of completions of one process) lock the rows in the
+// same order instead of deadlocking.
+func sortByID[T any](xs []T, id func(T) [16]byte) {
+	slices.SortFunc(xs, func(a, b T) int {
+		ia, ib := id(a), id(b)
+		return bytes.Compare(ia[:], ib[:])
+	})
 }
 
 // heartbeat renews the given leases for d and returns the ids of those still
@@ -259,6 +276,73 @@ func retry(ctx context.Context, db DB, l lease, errMsg string, delay time.Durati
 		return false, fmt.Errorf("errandpg: scheduling retry: %w", err)
 	}
 	return tag.RowsAffected() == 1, nil
+}
+
+// sqlCompleteMany records the outcomes of many attempts in one statement,
+// each fenced by its lease token: the rows of $1..$6 are (id, token, state,
+// result, error, retry delay in ms). A final state ('succeeded', 'failed',
+// 'canceled') sets result and last_error as sqlFinish does; 'retrying' sets
+// last_error and makes the task due again after the delay, as sqlRetry does,
+// keeping its result. It returns the (id, token) of each outcome recorded.
+const sqlCompleteMany = `UPDATE errand_tasks t SET
+	state = l.state,
+	result = CASE WHEN l.state = 'retrying' THEN t.result ELSE l.result END,
+	last_error = l.error,
+	run_at = CASE WHEN l.state = 'retrying'
+		THEN now() + l.retry_ms * interval '1 millisecond' ELSE t.run_at END,
+	finished_at = CASE WHEN l.state = 'retrying' THEN NULL ELSE now() END,
+	lease_token = NULL, lease_until = NULL
+FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::bytea[], $5::text[], $6::bigint[])
+	AS l(id, token, state, result, error, retry_ms)
+WHERE t.id = l.id AND t.lease_token = l.token AND t.state = 'running'
+RETURNING t.id, l.token`
+
+// outcome is one attempt's outcome for completeMany: state is a final state
+// or stateRetrying; result and errMsg are stored as given (result is ignored
+// for stateRetrying, which keeps the stored one); retryIn is used for
+// stateRetrying only.
+type outcome struct {
+	lease
+	state   string
+	result  []byte
+	errMsg  *string
+	retryIn time.Duration
+}
+
+// completeMany records the outcomes in one statement and returns the leases
+// of those recorded; the others' leases were no longer held. Each outcome's
+// state must be final or stateRetrying.
+func completeMany(ctx context.Context, db DB, os []outcome) (map[lease]bool, error) {
+	os = slices.Clone(os)
+	sortByID(os, func(o outcome) [16]byte { return o.id })
+	ids := make([][16]byte, len(os))
+	tokens := make([][16]byte, len(os))
+	states := make([]string, len(os))
+	results := make([][]byte, len(os))
+	errs := make([]*string, len(os))
+	delays := make([]int64, len(os))
+	for i, o := range os {
+		switch o.state {
+		case stateSucceeded, stateFailed, stateCanceled, stateRetrying:
+		default:
+			return nil, fmt.Errorf("errandpg: completing tasks: %q is not a final state nor %q", o.state, stateRetrying)
+		}
+		ids[i], tokens[i], states[i], results[i], errs[i], delays[i] = o.id, o.token, o.state, o.result, o.errMsg, ms(o.retryIn)
+	}
+	rows, err := db.Query(ctx, sqlCompleteMany, ids, tokens, states, results, errs, delays)
+	if err != nil {
+		return nil, fmt.Errorf("errandpg: completing tasks: %w", err)
+	}
+	done := make(map[lease]bool, len(os))
+	var l lease
+	_, err = pgx.ForEachRow(rows, []any{&l.id, &l.token}, func() error {
+		done[l] = true
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("errandpg: completing tasks: %w", err)
+	}
+	return done, nil
 }
 
 // sqlHandBack returns the running tasks of the (id, token) pairs in $1, $2

@@ -263,23 +263,67 @@ func (s *MemStore) Heartbeat(ctx context.Context, leases []errand.Lease, d time.
 // now. It returns errand.ErrLeaseLost if l is no longer held, and an error
 // for another Status or a negative RetryIn.
 func (s *MemStore) Complete(ctx context.Context, l errand.Lease, o errand.Outcome) error {
-	switch o.Status {
-	case errand.Succeeded, errand.Failed, errand.Canceled:
-	case errand.Retrying:
-		if o.RetryIn < 0 {
-			return fmt.Errorf("errandtest: Complete %s: negative RetryIn %v", l.ID, o.RetryIn)
-		}
-	default:
-		return fmt.Errorf("errandtest: Complete %s: outcome status %v, want succeeded, failed, canceled or retrying", l.ID, o.Status)
+	if err := checkOutcome("Complete", l, o); err != nil {
+		return err
 	}
 	now, err := s.lock(ctx)
 	if err != nil {
 		return err
 	}
 	defer s.mu.Unlock()
+	if !s.completeLocked(l, o, now) {
+		return fmt.Errorf("errandtest: task %s: %w", l.ID, errand.ErrLeaseLost)
+	}
+	return nil
+}
+
+// CompleteMany records the outcomes as Complete does, in order, under one
+// lock (so at one instant of the store's clock), and returns the leases no
+// longer held, in order: a lease repeated after its first outcome is
+// refused, its task being released by then. An outcome with another Status
+// or a negative RetryIn is an error, and then nothing is recorded. It
+// implements errand.BatchCompleter.
+func (s *MemStore) CompleteMany(ctx context.Context, cs []errand.Completion) (refused []errand.Lease, err error) {
+	for _, c := range cs {
+		if err := checkOutcome("CompleteMany", c.Lease, c.Outcome); err != nil {
+			return nil, err
+		}
+	}
+	now, err := s.lock(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer s.mu.Unlock()
+	for _, c := range cs {
+		if !s.completeLocked(c.Lease, c.Outcome, now) {
+			refused = append(refused, c.Lease)
+		}
+	}
+	return refused, nil
+}
+
+var _ errand.BatchCompleter = (*MemStore)(nil)
+
+// checkOutcome returns an error for an outcome Complete cannot record.
+func checkOutcome(op string, l errand.Lease, o errand.Outcome) error {
+	switch o.Status {
+	case errand.Succeeded, errand.Failed, errand.Canceled:
+	case errand.Retrying:
+		if o.RetryIn < 0 {
+			return fmt.Errorf("errandtest: %s %s: negative RetryIn %v", op, l.ID, o.RetryIn)
+		}
+	default:
+		return fmt.Errorf("errandtest: %s %s: outcome status %v, want succeeded, failed, canceled or retrying", op, l.ID, o.Status)
+	}
+	return nil
+}
+
+// completeLocked records o (checked by checkOutcome) for the attempt holding
+// l, and reports false if l is no longer held.
+func (s *MemStore) completeLocked(l errand.Lease, o errand.Outcome, now time.Time) bool {
 	mt := s.heldLocked(l, now)
 	if mt == nil {
-		return fmt.Errorf("errandtest: task %s: %w", l.ID, errand.ErrLeaseLost)
+		return false
 	}
 	delete(s.running, mt)
 	mt.token, mt.leaseUntil, mt.rec.Holder = "", time.Time{}, ""
@@ -291,13 +335,13 @@ func (s *MemStore) Complete(ctx context.Context, l errand.Lease, o errand.Outcom
 		if o.RetryIn == 0 {
 			s.notifyLocked(true, "")
 		}
-		return nil
+		return true
 	}
 	if o.Status == errand.Succeeded {
 		mt.rec.Result = slices.Clone(o.Result)
 	}
 	s.finishLocked(mt, o.Status, now)
-	return nil
+	return true
 }
 
 // finishLocked makes a task that no longer waits or runs final.

@@ -207,22 +207,99 @@ func TestMemStoreComplete(t *testing.T) {
 		if err := s.Complete(ctx, cs[2].Lease, errand.Outcome{Status: errand.Retrying, Error: "again", RetryIn: 5 * time.Second}); err != nil {
 			t.Fatal(err)
 		}
-		if rec := mustLookup(t, s, ok); rec.Status != errand.Succeeded || string(rec.Result) != "42" || rec.Finished.IsZero() {
-			t.Fatalf("succeeded task = %+v", rec)
+		checkOutcomes(t, s, ok, bad, flaky)
+	})
+}
+
+// checkOutcomes checks, in a synctest bubble, the tasks TestMemStoreComplete
+// and TestMemStoreCompleteMany complete: ok succeeded with 42, bad failed
+// with "boom", and flaky waits to retry after "again", due in 5s, and is
+// then the only task to claim, as its second attempt (the fake clock's
+// sleeps are the store's clock passing, not waits).
+func checkOutcomes(t *testing.T, s *MemStore, ok, bad, flaky string) {
+	t.Helper()
+	if rec := mustLookup(t, s, ok); rec.Status != errand.Succeeded || string(rec.Result) != "42" || rec.Finished.IsZero() {
+		t.Fatalf("succeeded task = %+v", rec)
+	}
+	if rec := mustLookup(t, s, bad); rec.Status != errand.Failed || rec.Error != "boom" || rec.Finished.IsZero() {
+		t.Fatalf("failed task = %+v", rec)
+	}
+	if rec := mustLookup(t, s, flaky); rec.Status != errand.Retrying || rec.Error != "again" || !rec.Finished.IsZero() {
+		t.Fatalf("retrying task = %+v", rec)
+	}
+	time.Sleep(5*time.Second - time.Millisecond)
+	if cs := mustClaim(t, s, []string{"k"}, 3); len(cs) != 0 {
+		t.Fatalf("claimed %+v before the retry was due", cs)
+	}
+	time.Sleep(time.Millisecond)
+	if cs := mustClaim(t, s, []string{"k"}, 3); len(cs) != 1 || cs[0].ID != flaky || cs[0].Attempt != 2 {
+		t.Fatalf("claimed %+v, want the retry as attempt 2", cs)
+	}
+}
+
+// TestMemStoreCompleteMany: a batch records each outcome as Complete does,
+// refuses the leases no longer held (expired, repeated, finished, unknown)
+// in order, and records nothing when one outcome is invalid.
+func TestMemStoreCompleteMany(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := NewMemStore()
+		ctx := context.Background()
+		if refused, err := s.CompleteMany(ctx, nil); err != nil || refused != nil {
+			t.Fatalf("empty batch = %v, %v", refused, err)
 		}
-		if rec := mustLookup(t, s, bad); rec.Status != errand.Failed || rec.Error != "boom" || rec.Finished.IsZero() {
-			t.Fatalf("failed task = %+v", rec)
+		ok := mustEnqueue(t, s, errand.NewTask{Kind: "k", Priority: 5})
+		bad := mustEnqueue(t, s, errand.NewTask{Kind: "k", Priority: 4})
+		flaky := mustEnqueue(t, s, errand.NewTask{Kind: "k", Priority: 3, MaxAttempts: 2})
+		expired := mustEnqueue(t, s, errand.NewTask{Kind: "k", Priority: 2})
+		done := mustEnqueue(t, s, errand.NewTask{Kind: "k", Priority: 1})
+		cs := mustClaim(t, s, []string{"k"}, 5)
+		if got := claimedIDs(cs); !slices.Equal(got, []string{ok, bad, flaky, expired, done}) {
+			t.Fatalf("claimed %v", got)
 		}
-		if rec := mustLookup(t, s, flaky); rec.Status != errand.Retrying || rec.Error != "again" || !rec.Finished.IsZero() {
-			t.Fatalf("retrying task = %+v", rec)
+		if err := s.Complete(ctx, cs[4].Lease, errand.Outcome{Status: errand.Succeeded, Result: []byte("1")}); err != nil {
+			t.Fatal(err)
 		}
-		time.Sleep(5*time.Second - time.Millisecond)
-		if cs := mustClaim(t, s, []string{"k"}, 3); len(cs) != 0 {
-			t.Fatalf("claimed %+v before the retry was due", cs)
+		if !s.ExpireLease(expired) {
+			t.Fatal("ExpireLease = false")
 		}
-		time.Sleep(time.Millisecond)
-		if cs := mustClaim(t, s, []string{"k"}, 3); len(cs) != 1 || cs[0].ID != flaky || cs[0].Attempt != 2 {
-			t.Fatalf("claimed %+v, want the retry as attempt 2", cs)
+		good := []errand.Completion{
+			{Lease: cs[0].Lease, Outcome: errand.Outcome{Status: errand.Succeeded, Result: []byte("42")}},
+			{Lease: cs[1].Lease, Outcome: errand.Outcome{Status: errand.Failed, Error: "boom"}},
+		}
+		for _, o := range []errand.Outcome{{Status: errand.Running}, {Status: errand.Retrying, RetryIn: -time.Second}} {
+			if _, err := s.CompleteMany(ctx, append(slices.Clone(good), errand.Completion{Lease: cs[2].Lease, Outcome: o})); err == nil {
+				t.Fatalf("CompleteMany with %+v: no error", o)
+			}
+			if rec := mustLookup(t, s, ok); rec.Status != errand.Running {
+				t.Fatalf("a batch with an invalid outcome recorded %+v", rec)
+			}
+		}
+		unknown := errand.Lease{ID: "unknown", Token: "x"}
+		batch := append(good,
+			errand.Completion{Lease: cs[2].Lease, Outcome: errand.Outcome{Status: errand.Retrying, Error: "again", RetryIn: 5 * time.Second}},
+			errand.Completion{Lease: cs[3].Lease, Outcome: errand.Outcome{Status: errand.Succeeded}},
+			errand.Completion{Lease: cs[0].Lease, Outcome: errand.Outcome{Status: errand.Failed, Error: "repeat"}},
+			errand.Completion{Lease: cs[4].Lease, Outcome: errand.Outcome{Status: errand.Failed, Error: "late"}},
+			errand.Completion{Lease: unknown, Outcome: errand.Outcome{Status: errand.Canceled}},
+		)
+		refused, err := s.CompleteMany(ctx, batch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := []errand.Lease{cs[3].Lease, cs[0].Lease, cs[4].Lease, unknown}; !slices.Equal(refused, want) {
+			t.Fatalf("refused %v, want %v", refused, want)
+		}
+		if rec := mustLookup(t, s, expired); rec.Status != errand.Running {
+			t.Fatalf("expired lease's outcome recorded: %+v", rec)
+		}
+		if rec := mustLookup(t, s, done); rec.Status != errand.Succeeded || string(rec.Result) != "1" || rec.Error != "" {
+			t.Fatalf("finished task overwritten: %+v", rec)
+		}
+		checkOutcomes(t, s, ok, bad, flaky)
+		canceled, cancel := context.WithCancel(ctx)
+		cancel()
+		if _, err := s.CompleteMany(canceled, good); !errors.Is(err, context.Canceled) {
+			t.Fatalf("CompleteMany with a canceled context = %v", err)
 		}
 	})
 }
