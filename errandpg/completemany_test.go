@@ -329,3 +329,103 @@ func TestStoreListenSplitsBatches(t *testing.T) {
 		}
 	}
 }
+
+// TestLeasedRowsLockedInIDOrder: heartbeat, completeMany and handBackAll
+// lock their rows in id order whatever the plan and the order of the leases
+// given, so that two of them on the same leases (a heartbeat and a batch of
+// completions of one process) wait for each other instead of deadlocking.
+// Another transaction holds the row with the median id: the statement,
+// blocked there, must hold every lower row and none of the higher.
+func TestLeasedRowsLockedInIDOrder(t *testing.T) {
+	statements := []struct {
+		name string
+		run  func(ctx context.Context, db DB, ls []lease) error
+	}{
+		{"heartbeat", func(ctx context.Context, db DB, ls []lease) error {
+			_, err := heartbeat(ctx, db, ls, time.Hour)
+			return err
+		}},
+		{"completeMany", func(ctx context.Context, db DB, ls []lease) error {
+			os := make([]outcome, len(ls))
+			for i, l := range ls {
+				os[i] = outcome{lease: l, state: stateSucceeded}
+			}
+			_, err := completeMany(ctx, db, os)
+			return err
+		}},
+		{"handBackAll", func(ctx context.Context, db DB, ls []lease) error {
+			_, err := handBackAll(ctx, db, ls)
+			return err
+		}},
+	}
+	plans := []string{"enable_hashjoin", "enable_nestloop", "enable_mergejoin"}
+	for _, st := range statements {
+		for _, off := range plans {
+			t.Run(st.name+"/"+off+"=off", func(t *testing.T) {
+				pool := migratedPool(t)
+				ctx := testCtx(t)
+				const n = 300
+				for range n {
+					mustInsert(t, pool, newTask{})
+				}
+				cs := mustFetch(t, pool, n)
+				ls := make([]lease, len(cs))
+				for i, c := range cs {
+					ls[i] = leaseOf(c)
+				}
+				byID := slices.Clone(ls)
+				slices.SortFunc(byID, func(a, b lease) int { return bytes.Compare(a.id[:], b.id[:]) })
+				median := byID[n/2].id
+				// The leases in an order neither by id nor by the table's.
+				slices.SortFunc(ls, func(a, b lease) int { return bytes.Compare(a.token[:], b.token[:]) })
+
+				holder, err := pool.Begin(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer holder.Rollback(ctx)
+				mustExec(t, holder, `SELECT 1 FROM errand_tasks WHERE id = $1 FOR UPDATE`, median)
+
+				conn, err := pool.Acquire(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer conn.Release()
+				mustExec(t, conn, "SET "+off+" = off")
+				defer mustExec(t, conn, "RESET "+off)
+				errc := make(chan error, 1)
+				go func() { errc <- st.run(ctx, conn, ls) }()
+				waitForLockWait(t, pool, conn.Conn().PgConn().PID())
+
+				probe, err := pool.Begin(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				rows, err := probe.Query(ctx, `SELECT id FROM errand_tasks WHERE state = 'running' ORDER BY id FOR UPDATE SKIP LOCKED`)
+				if err != nil {
+					t.Fatal(err)
+				}
+				free, err := pgx.CollectRows(rows, pgx.RowTo[[16]byte])
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := probe.Rollback(ctx); err != nil {
+					t.Fatal(err)
+				}
+				var want [][16]byte
+				for _, l := range byID[n/2+1:] {
+					want = append(want, l.id)
+				}
+				if !slices.Equal(free, want) {
+					t.Fatalf("blocked on the median row, %d rows unlocked, want the %d above it", len(free), len(want))
+				}
+				if err := holder.Rollback(ctx); err != nil {
+					t.Fatal(err)
+				}
+				if err := <-errc; err != nil {
+					t.Fatal(err)
+				}
+			})
+		}
+	}
+}

@@ -17,11 +17,9 @@ package errandpg
 //     indexes' predicates exactly, so the planner can use those indexes.
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -181,11 +179,29 @@ func fetch(ctx context.Context, db DB, kinds []string, limit int, lease time.Dur
 }
 
 // sqlHeartbeat renews the leases of the (id, token) pairs in $1, $2 that are
-// still held: a lease recovered by another process has a new token.
-const sqlHeartbeat = `UPDATE errand_tasks t SET lease_until = now() + $3::bigint * interval '1 millisecond'
-FROM unnest($1::uuid[], $2::uuid[]) AS l(id, token)
-WHERE t.id = l.id AND t.lease_token = l.token AND t.state = 'running'
+// still held: a lease recovered by another process has a new token. The
+// rows are locked first, in id order (see lockLeased).
+const sqlHeartbeat = `WITH held AS (` + lockLeased + `)
+UPDATE errand_tasks t SET lease_until = now() + $3::bigint * interval '1 millisecond'
+FROM held
+WHERE t.id = held.id AND t.lease_token = held.token AND t.state = 'running'
 RETURNING t.id`
+
+// lockLeased selects (as id, token) and locks, in id order, the running
+// rows of errand_tasks whose (id, lease token) pair is in $1, $2.
+//
+// Statements that update many leased rows at once (heartbeat, completeMany,
+// handBackAll) lock them through it. A plain UPDATE ... FROM unnest(...)
+// locks its rows in whatever order its plan reads them (the arrays' order
+// in a nested loop, the table's in a hash join), so a heartbeat and a batch
+// of completions of the same leases, running at once with different plans,
+// can deadlock (PostgreSQL then aborts one: a lost batch of outcomes).
+// Locked in one order, the later one waits instead.
+const lockLeased = `SELECT l.* FROM errand_tasks lt
+	JOIN unnest($1::uuid[], $2::uuid[]) AS l(id, token) ON lt.id = l.id AND lt.lease_token = l.token
+	WHERE lt.state = 'running'
+	ORDER BY lt.id
+	FOR UPDATE OF lt`
 
 // lease identifies a claim: the task and the token its claim drew.
 type lease struct {
@@ -193,29 +209,14 @@ type lease struct {
 }
 
 // splitLeases returns the ids and the tokens of leases, as two arrays for
-// unnest, sorted by id: statements updating several leased rows then lock
-// them in the same order (see sortByID).
+// unnest.
 func splitLeases(leases []lease) (ids, tokens [][16]byte) {
-	leases = slices.Clone(leases)
-	sortByID(leases, func(l lease) [16]byte { return l.id })
 	ids = make([][16]byte, len(leases))
 	tokens = make([][16]byte, len(leases))
 	for i, l := range leases {
 		ids[i], tokens[i] = l.id, l.token
 	}
 	return ids, tokens
-}
-
-// sortByID sorts xs by task id. The statements that update the rows of many
-// leases at once (heartbeat, completeMany, handBackAll) pass their arrays in
-// this order so that two of them running at once on the same leases (a
-// heartbeat and a batch of completions of one process) lock the rows in the
-// same order instead of deadlocking.
-func sortByID[T any](xs []T, id func(T) [16]byte) {
-	slices.SortFunc(xs, func(a, b T) int {
-		ia, ib := id(a), id(b)
-		return bytes.Compare(ia[:], ib[:])
-	})
 }
 
 // heartbeat renews the given leases for d and returns the ids of those still
@@ -284,18 +285,25 @@ func retry(ctx context.Context, db DB, l lease, errMsg string, delay time.Durati
 // 'canceled') sets result and last_error as sqlFinish does; 'retrying' sets
 // last_error and makes the task due again after the delay, as sqlRetry does,
 // keeping its result. It returns the (id, token) of each outcome recorded.
-const sqlCompleteMany = `UPDATE errand_tasks t SET
-	state = l.state,
-	result = CASE WHEN l.state = 'retrying' THEN t.result ELSE l.result END,
-	last_error = l.error,
-	run_at = CASE WHEN l.state = 'retrying'
-		THEN now() + l.retry_ms * interval '1 millisecond' ELSE t.run_at END,
-	finished_at = CASE WHEN l.state = 'retrying' THEN NULL ELSE now() END,
+// The rows are locked first, in id order, as lockLeased does.
+const sqlCompleteMany = `WITH held AS (SELECT l.* FROM errand_tasks lt
+	JOIN unnest($1::uuid[], $2::uuid[], $3::text[], $4::bytea[], $5::text[], $6::bigint[])
+		AS l(id, token, state, result, error, retry_ms)
+		ON lt.id = l.id AND lt.lease_token = l.token
+	WHERE lt.state = 'running'
+	ORDER BY lt.id
+	FOR UPDATE OF lt)
+UPDATE errand_tasks t SET
+	state = held.state,
+	result = CASE WHEN held.state = 'retrying' THEN t.result ELSE held.result END,
+	last_error = held.error,
+	run_at = CASE WHEN held.state = 'retrying'
+		THEN now() + held.retry_ms * interval '1 millisecond' ELSE t.run_at END,
+	finished_at = CASE WHEN held.state = 'retrying' THEN NULL ELSE now() END,
 	lease_token = NULL, lease_until = NULL
-FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::bytea[], $5::text[], $6::bigint[])
-	AS l(id, token, state, result, error, retry_ms)
-WHERE t.id = l.id AND t.lease_token = l.token AND t.state = 'running'
-RETURNING t.id, l.token`
+FROM held
+WHERE t.id = held.id AND t.lease_token = held.token AND t.state = 'running'
+RETURNING t.id, held.token`
 
 // outcome is one attempt's outcome for completeMany: state is a final state
 // or stateRetrying; result and errMsg are stored as given (result is ignored
@@ -313,8 +321,6 @@ type outcome struct {
 // of those recorded; the others' leases were no longer held. Each outcome's
 // state must be final or stateRetrying.
 func completeMany(ctx context.Context, db DB, os []outcome) (map[lease]bool, error) {
-	os = slices.Clone(os)
-	sortByID(os, func(o outcome) [16]byte { return o.id })
 	ids := make([][16]byte, len(os))
 	tokens := make([][16]byte, len(os))
 	states := make([]string, len(os))
@@ -348,10 +354,11 @@ func completeMany(ctx context.Context, db DB, os []outcome) (map[lease]bool, err
 // sqlHandBack returns the running tasks of the (id, token) pairs in $1, $2
 // to the queue at once without spending their attempt, fenced by the lease
 // tokens; run_at is kept, so each keeps its place in the fetch order.
-const sqlHandBack = `UPDATE errand_tasks t SET
+const sqlHandBack = `WITH held AS (` + lockLeased + `)
+UPDATE errand_tasks t SET
 	state = 'queued', attempts = t.attempts - 1, lease_token = NULL, lease_until = NULL
-FROM unnest($1::uuid[], $2::uuid[]) AS l(id, token)
-WHERE t.id = l.id AND t.lease_token = l.token AND t.state = 'running'`
+FROM held
+WHERE t.id = held.id AND t.lease_token = held.token AND t.state = 'running'`
 
 // handBackAll gives leased tasks back on graceful shutdown, in one
 // statement, and returns how many were still held.
