@@ -330,102 +330,135 @@ func TestStoreListenSplitsBatches(t *testing.T) {
 	}
 }
 
-// TestLeasedRowsLockedInIDOrder: heartbeat, completeMany and handBackAll
-// lock their rows in id order whatever the plan and the order of the leases
-// given, so that two of them on the same leases (a heartbeat and a batch of
-// completions of one process) wait for each other instead of deadlocking.
-// Another transaction holds the row with the median id: the statement,
-// blocked there, must hold every lower row and none of the higher.
-func TestLeasedRowsLockedInIDOrder(t *testing.T) {
-	statements := []struct {
-		name string
-		run  func(ctx context.Context, db DB, ls []lease) error
-	}{
-		{"heartbeat", func(ctx context.Context, db DB, ls []lease) error {
-			_, err := heartbeat(ctx, db, ls, time.Hour)
-			return err
-		}},
-		{"completeMany", func(ctx context.Context, db DB, ls []lease) error {
-			os := make([]outcome, len(ls))
-			for i, l := range ls {
-				os[i] = outcome{lease: l, state: stateSucceeded}
-			}
-			_, err := completeMany(ctx, db, os)
-			return err
-		}},
-		{"handBackAll", func(ctx context.Context, db DB, ls []lease) error {
-			_, err := handBackAll(ctx, db, ls)
-			return err
-		}},
+// TestHeartbeatAndHandBackNeverWait: heartbeat and handBackAll skip a row
+// another transaction has locked (as a batch of completions does while it
+// writes), so they cannot deadlock with one. The heartbeat renews the
+// others and still reports the locked lease held; the hand-back leaves it.
+func TestHeartbeatAndHandBackNeverWait(t *testing.T) {
+	pool := migratedPool(t)
+	ctx := testCtx(t)
+	for range 3 {
+		mustInsert(t, pool, newTask{maxAttempts: 2})
 	}
-	plans := []string{"enable_hashjoin", "enable_nestloop", "enable_mergejoin"}
-	for _, st := range statements {
-		for _, off := range plans {
-			t.Run(st.name+"/"+off+"=off", func(t *testing.T) {
-				pool := migratedPool(t)
-				ctx := testCtx(t)
-				const n = 300
-				for range n {
-					mustInsert(t, pool, newTask{})
-				}
-				cs := mustFetch(t, pool, n)
-				ls := make([]lease, len(cs))
-				for i, c := range cs {
-					ls[i] = leaseOf(c)
-				}
-				byID := slices.Clone(ls)
-				slices.SortFunc(byID, func(a, b lease) int { return bytes.Compare(a.id[:], b.id[:]) })
-				median := byID[n/2].id
-				// The leases in an order neither by id nor by the table's.
-				slices.SortFunc(ls, func(a, b lease) int { return bytes.Compare(a.token[:], b.token[:]) })
+	cs := mustFetch(t, pool, 3)
+	ls := []lease{leaseOf(cs[0]), leaseOf(cs[1]), leaseOf(cs[2])}
+	locked, free := ls[1], []lease{ls[0], ls[2]}
+	holder, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Rollback(ctx)
+	mustExec(t, holder, `SELECT 1 FROM errand_tasks WHERE id = $1 FOR UPDATE`, locked.id)
+	leaseUntil := mustGet(t, pool, locked.id).leaseUntil
 
-				holder, err := pool.Begin(ctx)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer holder.Rollback(ctx)
-				mustExec(t, holder, `SELECT 1 FROM errand_tasks WHERE id = $1 FOR UPDATE`, median)
+	// A wait would last until the deadline: the holder commits only later.
+	wctx, cancel := context.WithTimeout(ctx, notifyWait)
+	defer cancel()
+	held, err := heartbeat(wctx, pool, ls, 2*time.Hour)
+	if err != nil {
+		t.Fatalf("heartbeat with a row locked: %v", err)
+	}
+	if len(held) != 3 || !held[locked.id] {
+		t.Fatalf("heartbeat held %v, want all 3 (the locked one too)", held)
+	}
+	if got := mustGet(t, pool, locked.id).leaseUntil; !got.Equal(deref(leaseUntil)) {
+		t.Fatalf("the locked row was renewed: %v -> %v", leaseUntil, got)
+	}
+	for _, l := range free {
+		if !dbBool(t, pool, l.id, `lease_until > now() + interval '90 minutes'`) {
+			t.Fatalf("lease %x not renewed", l.id)
+		}
+	}
+	n, err := handBackAll(wctx, pool, ls)
+	if err != nil || n != 2 {
+		t.Fatalf("handBackAll with a row locked = %d, %v; want 2", n, err)
+	}
+	for _, l := range free {
+		if r := mustGet(t, pool, l.id); r.state != stateQueued {
+			t.Fatalf("not handed back: %+v", r)
+		}
+	}
+	if r := mustGet(t, pool, locked.id); r.state != stateRunning {
+		t.Fatalf("the locked row was handed back: %+v", r)
+	}
+	if err := holder.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Unlocked, it is renewed and handed back as usual.
+	if held, err := heartbeat(ctx, pool, []lease{locked}, 2*time.Hour); err != nil || !held[locked.id] ||
+		!dbBool(t, pool, locked.id, `lease_until > now() + interval '90 minutes'`) {
+		t.Fatalf("heartbeat after the unlock: %v, %v", held, err)
+	}
+	if ok, err := handBack(ctx, pool, locked); err != nil || !ok {
+		t.Fatalf("handBack after the unlock: %v, %v", ok, err)
+	}
+}
 
-				conn, err := pool.Acquire(ctx)
-				if err != nil {
-					t.Fatal(err)
+// TestLeaseStatementsProbeByID: the statements on many leases find their
+// rows by primary key (or one hash join), never by scanning every running
+// task per lease, even when the statistics say almost nothing runs (taken
+// after a bulk insert) and under a prepared statement's generic plan, as
+// pgx's statement cache gets after five runs. That plan made a batch of
+// 1,000 completions among 15,000 running tasks take seconds.
+func TestLeaseStatementsProbeByID(t *testing.T) {
+	pool := migratedPool(t)
+	ctx := testCtx(t)
+	mustExec(t, pool, `INSERT INTO errand_tasks (id, kind) SELECT gen_random_uuid(), 'bulk' FROM generate_series(1, 20000)`)
+	mustExec(t, pool, `ANALYZE errand_tasks`)
+	mustExec(t, pool, `UPDATE errand_tasks SET state = 'running', attempts = 1, lease_token = gen_random_uuid(),
+		lease_until = now() + interval '1 hour' WHERE id IN (SELECT id FROM errand_tasks LIMIT 15000)`)
+	rows, err := pool.Query(ctx, `SELECT id, lease_token FROM errand_tasks WHERE state = 'running' ORDER BY random() LIMIT 1000`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids, tokens [][16]byte
+	var id, tok [16]byte
+	if _, err := pgx.ForEachRow(rows, []any{&id, &tok}, func() error {
+		ids, tokens = append(ids, id), append(tokens, tok)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	states := make([]string, len(ids))
+	results := make([][]byte, len(ids))
+	errs := make([]*string, len(ids))
+	delays := make([]int64, len(ids))
+	for i := range states {
+		states[i] = stateSucceeded
+	}
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	for _, mode := range []string{"force_generic_plan", "force_custom_plan"} {
+		mustExec(t, conn, "SET plan_cache_mode = "+mode)
+		for _, tt := range []struct {
+			name, sql string
+			args      []any
+		}{
+			{"heartbeat", sqlHeartbeat, []any{ids, tokens, int64(30000)}},
+			{"completeMany", sqlCompleteMany, []any{ids, tokens, states, results, errs, delays}},
+			{"handBack", sqlHandBack, []any{ids, tokens}},
+		} {
+			t.Run(mode+"/"+tt.name, func(t *testing.T) {
+				plan, text := explain(t, conn, tt.sql, tt.args...)
+				var check func(n planNode, underHash bool)
+				check = func(n planNode, underHash bool) {
+					if n.RelationName == "errand_tasks" && n.NodeType != "ModifyTable" {
+						byID := (n.NodeType == "Index Scan" || n.NodeType == "Index Only Scan") && n.IndexName == "errand_tasks_pkey"
+						hashed := n.NodeType == "Seq Scan" && underHash
+						if !byID && !hashed {
+							t.Errorf("errand_tasks read by %s %s, want primary-key probes or one hashed scan:\n%s", n.NodeType, n.IndexName, text)
+						}
+					}
+					for _, c := range n.Plans {
+						check(c, n.NodeType == "Hash")
+					}
 				}
-				defer conn.Release()
-				mustExec(t, conn, "SET "+off+" = off")
-				defer mustExec(t, conn, "RESET "+off)
-				errc := make(chan error, 1)
-				go func() { errc <- st.run(ctx, conn, ls) }()
-				waitForLockWait(t, pool, conn.Conn().PgConn().PID())
-
-				probe, err := pool.Begin(ctx)
-				if err != nil {
-					t.Fatal(err)
-				}
-				rows, err := probe.Query(ctx, `SELECT id FROM errand_tasks WHERE state = 'running' ORDER BY id FOR UPDATE SKIP LOCKED`)
-				if err != nil {
-					t.Fatal(err)
-				}
-				free, err := pgx.CollectRows(rows, pgx.RowTo[[16]byte])
-				if err != nil {
-					t.Fatal(err)
-				}
-				if err := probe.Rollback(ctx); err != nil {
-					t.Fatal(err)
-				}
-				var want [][16]byte
-				for _, l := range byID[n/2+1:] {
-					want = append(want, l.id)
-				}
-				if !slices.Equal(free, want) {
-					t.Fatalf("blocked on the median row, %d rows unlocked, want the %d above it", len(free), len(want))
-				}
-				if err := holder.Rollback(ctx); err != nil {
-					t.Fatal(err)
-				}
-				if err := <-errc; err != nil {
-					t.Fatal(err)
-				}
+				check(plan, false)
 			})
 		}
 	}
+	mustExec(t, conn, "RESET plan_cache_mode")
 }

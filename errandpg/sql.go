@@ -179,29 +179,36 @@ func fetch(ctx context.Context, db DB, kinds []string, limit int, lease time.Dur
 }
 
 // sqlHeartbeat renews the leases of the (id, token) pairs in $1, $2 that are
-// still held: a lease recovered by another process has a new token. The
-// rows are locked first, in id order (see lockLeased).
-const sqlHeartbeat = `WITH held AS (` + lockLeased + `)
-UPDATE errand_tasks t SET lease_until = now() + $3::bigint * interval '1 millisecond'
-FROM held
-WHERE t.id = held.id AND t.lease_token = held.token AND t.state = 'running'
-RETURNING t.id`
-
-// lockLeased selects (as id, token) and locks, in id order, the running
-// rows of errand_tasks whose (id, lease token) pair is in $1, $2.
+// still held (a lease recovered by another process has a new token), and
+// returns the ids of those held.
 //
-// Statements that update many leased rows at once (heartbeat, completeMany,
-// handBackAll) lock them through it. A plain UPDATE ... FROM unnest(...)
-// locks its rows in whatever order its plan reads them (the arrays' order
-// in a nested loop, the table's in a hash join), so a heartbeat and a batch
-// of completions of the same leases, running at once with different plans,
-// can deadlock (PostgreSQL then aborts one: a lost batch of outcomes).
-// Locked in one order, the later one waits instead.
-const lockLeased = `SELECT l.* FROM errand_tasks lt
-	JOIN unnest($1::uuid[], $2::uuid[]) AS l(id, token) ON lt.id = l.id AND lt.lease_token = l.token
-	WHERE lt.state = 'running'
-	ORDER BY lt.id
-	FOR UPDATE OF lt`
+// It never waits for a row lock (SKIP LOCKED): a row locked by another
+// statement (this process's batch of completions, or another process
+// recovering an expired lease) is not renewed this time, and is reported
+// held if it was when the statement started; the next heartbeat tells. A
+// heartbeat that waited could deadlock with a batch of completions of the
+// same leases locking the rows in another order (PostgreSQL then aborts
+// one of them). Statements that update many leased rows and may wait
+// (completeMany) thus only ever wait for each other.
+const sqlHeartbeat = `WITH l AS (SELECT * FROM unnest($1::uuid[], $2::uuid[]) AS l(id, token)),
+renewed AS (
+	UPDATE errand_tasks t SET lease_until = now() + $3::bigint * interval '1 millisecond'
+	FROM (SELECT lt.id FROM errand_tasks lt JOIN l ON lt.id = l.id AND lt.lease_token = l.token
+		FOR UPDATE OF lt SKIP LOCKED) AS s
+	WHERE t.id = s.id
+	RETURNING t.id
+)
+SELECT lt.id FROM errand_tasks lt JOIN l ON lt.id = l.id AND lt.lease_token = l.token`
+
+// The statements on many leases (sqlHeartbeat, sqlCompleteMany,
+// sqlHandBack) match rows by id and lease token only: a lease token is set
+// exactly while a task runs (the CHECK errand_tasks_lease_check), so
+// "state = 'running'" would add nothing but a way for the planner to scan
+// the partial index of running tasks. With statistics taken while few tasks
+// ran (after a bulk insert) and the generic plan of a prepared statement,
+// it did, in a nested loop against the unnest: every running row against
+// every lease, seconds for a batch of 1,000 among 15,000 running. Without
+// it, each lease is a primary-key probe (or one hash join).
 
 // lease identifies a claim: the task and the token its claim drew.
 type lease struct {
@@ -285,25 +292,20 @@ func retry(ctx context.Context, db DB, l lease, errMsg string, delay time.Durati
 // 'canceled') sets result and last_error as sqlFinish does; 'retrying' sets
 // last_error and makes the task due again after the delay, as sqlRetry does,
 // keeping its result. It returns the (id, token) of each outcome recorded.
-// The rows are locked first, in id order, as lockLeased does.
-const sqlCompleteMany = `WITH held AS (SELECT l.* FROM errand_tasks lt
-	JOIN unnest($1::uuid[], $2::uuid[], $3::text[], $4::bytea[], $5::text[], $6::bigint[])
-		AS l(id, token, state, result, error, retry_ms)
-		ON lt.id = l.id AND lt.lease_token = l.token
-	WHERE lt.state = 'running'
-	ORDER BY lt.id
-	FOR UPDATE OF lt)
-UPDATE errand_tasks t SET
-	state = held.state,
-	result = CASE WHEN held.state = 'retrying' THEN t.result ELSE held.result END,
-	last_error = held.error,
-	run_at = CASE WHEN held.state = 'retrying'
-		THEN now() + held.retry_ms * interval '1 millisecond' ELSE t.run_at END,
-	finished_at = CASE WHEN held.state = 'retrying' THEN NULL ELSE now() END,
+// It waits for rows locked by others: see sqlHeartbeat and sqlHandBack,
+// which never wait, so that it cannot deadlock with them.
+const sqlCompleteMany = `UPDATE errand_tasks t SET
+	state = l.state,
+	result = CASE WHEN l.state = 'retrying' THEN t.result ELSE l.result END,
+	last_error = l.error,
+	run_at = CASE WHEN l.state = 'retrying'
+		THEN now() + l.retry_ms * interval '1 millisecond' ELSE t.run_at END,
+	finished_at = CASE WHEN l.state = 'retrying' THEN NULL ELSE now() END,
 	lease_token = NULL, lease_until = NULL
-FROM held
-WHERE t.id = held.id AND t.lease_token = held.token AND t.state = 'running'
-RETURNING t.id, held.token`
+FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::bytea[], $5::text[], $6::bigint[])
+	AS l(id, token, state, result, error, retry_ms)
+WHERE t.id = l.id AND t.lease_token = l.token
+RETURNING t.id, l.token`
 
 // outcome is one attempt's outcome for completeMany: state is a final state
 // or stateRetrying; result and errMsg are stored as given (result is ignored
@@ -353,12 +355,15 @@ func completeMany(ctx context.Context, db DB, os []outcome) (map[lease]bool, err
 
 // sqlHandBack returns the running tasks of the (id, token) pairs in $1, $2
 // to the queue at once without spending their attempt, fenced by the lease
-// tokens; run_at is kept, so each keeps its place in the fetch order.
-const sqlHandBack = `WITH held AS (` + lockLeased + `)
-UPDATE errand_tasks t SET
+// tokens; run_at is kept, so each keeps its place in the fetch order. Like
+// sqlHeartbeat it never waits for a row lock: a row locked by another
+// statement (being completed, or recovered) is left to it.
+const sqlHandBack = `UPDATE errand_tasks t SET
 	state = 'queued', attempts = t.attempts - 1, lease_token = NULL, lease_until = NULL
-FROM held
-WHERE t.id = held.id AND t.lease_token = held.token AND t.state = 'running'`
+FROM (SELECT lt.id FROM errand_tasks lt
+	JOIN unnest($1::uuid[], $2::uuid[]) AS l(id, token) ON lt.id = l.id AND lt.lease_token = l.token
+	FOR UPDATE OF lt SKIP LOCKED) AS s
+WHERE t.id = s.id`
 
 // handBackAll gives leased tasks back on graceful shutdown, in one
 // statement, and returns how many were still held.

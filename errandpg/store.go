@@ -269,7 +269,10 @@ func toLeases(ls []errand.Lease) (ok []lease, from []int, bad []errand.Lease) {
 
 // Heartbeat renews the leases still held for d, by the database clock, and
 // returns the others (expired and recovered by another process, handed
-// back, or finished); see errand.Store. One statement for all.
+// back, or finished); see errand.Store. One statement for all, which never
+// waits for a row lock: a task another statement is updating at that moment
+// (its outcome being recorded, or its lease recovered) is reported held and
+// renewed by the next Heartbeat, if still held.
 func (s *Store) Heartbeat(ctx context.Context, leases []errand.Lease, d time.Duration) (lost []errand.Lease, err error) {
 	if err := s.Err(); err != nil {
 		return nil, err
@@ -393,7 +396,9 @@ func (s *Store) CompleteMany(ctx context.Context, cs []errand.Completion) (refus
 
 // Release hands the leased tasks back at once without spending their
 // attempt, keeping their place in the run order; leases no longer held are
-// ignored. See errand.Store. One statement for all.
+// ignored, as are tasks another statement is updating at that moment (being
+// completed or recovered): Release never waits for a row lock. See
+// errand.Store. One statement for all.
 func (s *Store) Release(ctx context.Context, leases []errand.Lease) error {
 	if err := s.Err(); err != nil {
 		return err
