@@ -34,8 +34,10 @@
 // polling (Config.PollInterval); a failed one reports a *StoredError.
 // Shutdown and Close hand unfinished leases back without spending an
 // attempt. Queue.Lookup reads a stored task's record. The runtime costs four
-// goroutines per queue (fetch, heartbeat, listen, housekeeping), one store
-// write per Enqueue and per finished attempt, and a claim per batch of
+// goroutines per queue (fetch, heartbeat, listen, housekeeping; a fifth
+// records outcomes in batches with a BatchCompleter store such as
+// errandpg), one store write per Enqueue, one per batch of finished
+// attempts (per attempt without BatchCompleter), and a claim per batch of
 // tasks. errandtest.MemStore is an in-memory Store for tests.
 //
 // # Semantics

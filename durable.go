@@ -68,7 +68,8 @@ func checkDurable(cfg *Config) error {
 // renews their leases (a lost lease cancels the attempt), a listener turns
 // the store's notifications into wake-ups, and a housekeeper polls, fires
 // schedules, recovers expired leases and resolves the futures of stored
-// tasks. All four are owned by the queue: they start in New and are joined
+// tasks (and, with a BatchCompleter store, a completer records outcomes in
+// batches). All are owned by the queue: they start in New and are joined
 // by Close (or a Shutdown that drains).
 type durable struct {
 	q      *Queue

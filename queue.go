@@ -94,7 +94,8 @@ type Config struct {
 	// sharing it can run them and none is lost when a process dies: see
 	// Store, and errandpg for PostgreSQL. nil, the default, keeps them in
 	// memory and runs them here, like closures. With a Store, New starts
-	// the goroutines that claim, heartbeat, listen and keep house (four),
+	// the goroutines that claim, heartbeat, listen and keep house (four; a
+	// fifth records outcomes in batches with a BatchCompleter store),
 	// and Shutdown and Close hand leases back.
 	Store Store
 
