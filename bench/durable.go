@@ -10,8 +10,10 @@ package main
 // measured on its own), then 1, 2 and 4 worker processes (the bench binary
 // re-executed, durableWorkerEnv) start together and the clock runs until the
 // database says no job is left unfinished. Latency: one worker process, the
-// parent inserts one job per millisecond with its insert time in the args,
-// and the handler records its start time minus that.
+// parent inserts one job per millisecond with its insert time and a sequence
+// number in the args; the handler records its start time minus that insert
+// time (end to end), and its start per sequence number, which the parent
+// joins with the time each insert returned (pickup after commit).
 
 import (
 	"bufio"
@@ -121,10 +123,17 @@ type DurableLatency struct {
 	Err           error
 	Jobs          int           // measured jobs
 	Achieved      float64       // measured inserts per second
-	P50, P99, Max time.Duration // handler start minus insert start
+	P50, P99, Max time.Duration // end to end: handler start minus insert start
 
 	// The inserts' own round trips (part of the latency above).
 	InsertP50, InsertP99 time.Duration
+
+	// Pickup after commit: the handler's start minus the moment the job's
+	// insert returned (its commit acknowledged), per job, sign kept: a
+	// worker can start a job before the inserting client has read the
+	// acknowledgement. Negative counts those below zero.
+	AfterP50, AfterP99, AfterMax time.Duration
+	Negative                     int
 }
 
 // DurableReport is what a durable run produced.
@@ -312,7 +321,7 @@ func RunDurable(ctx context.Context, cfg DurableConfig) (*DurableReport, error) 
 			h.progress("%v\n", err)
 			lat = &DurableLatency{Lib: l, Err: err}
 		} else {
-			h.progress("p50 %v, p99 %v\n", lat.P50, lat.P99)
+			h.progress("end to end p50 %v, p99 %v; after commit p50 %v, p99 %v\n", lat.P50, lat.P99, lat.AfterP50, lat.AfterP99)
 		}
 		rep.Latency = append(rep.Latency, lat)
 	}
@@ -556,7 +565,12 @@ func (h *durHarness) latency(ctx context.Context, name string) (*DurableLatency,
 	// The ticker hands the jobs due by now (a steady rate since start,
 	// catching up on ticks the runtime skipped) to latInserters goroutines,
 	// so that an insert slower than the tick does not lower the rate.
-	jobs := make(chan bool, h.cfg.Rate)
+	// Job i (from 0) carries sequence number i+1; returned[i] is when its
+	// insert returned, written by the one goroutine that inserted it.
+	total := int((h.cfg.Warmup + h.cfg.LatencyFor).Seconds() * float64(h.cfg.Rate))
+	warmJobs := int(h.cfg.Warmup.Seconds() * float64(h.cfg.Rate))
+	returned := make([]int64, total)
+	jobs := make(chan int, h.cfg.Rate)
 	type inserted struct {
 		err   error
 		times []int64 // the measured inserts' round trips
@@ -568,14 +582,17 @@ func (h *durHarness) latency(ctx context.Context, name string) (*DurableLatency,
 		go func() {
 			defer wg.Done()
 			var r inserted
-			for warm := range jobs {
+			for i := range jobs {
 				if r.err != nil {
 					continue
 				}
+				warm := i < warmJobs
 				t := time.Now()
-				r.err = e.ins.one(ctx, durArgs{T: t.UnixNano(), W: warm})
+				r.err = e.ins.one(ctx, durArgs{T: t.UnixNano(), S: int64(i) + 1, W: warm})
+				done := time.Now()
+				returned[i] = done.UnixNano()
 				if !warm {
-					r.times = append(r.times, int64(time.Since(t)))
+					r.times = append(r.times, int64(done.Sub(t)))
 				}
 			}
 			results <- r
@@ -585,14 +602,11 @@ func (h *durHarness) latency(ctx context.Context, name string) (*DurableLatency,
 	start := time.Now()
 	measureFrom := start.Add(h.cfg.Warmup)
 	measured, sent := 0, 0
-	total := int((h.cfg.Warmup + h.cfg.LatencyFor).Seconds() * float64(h.cfg.Rate))
-	warmJobs := int(h.cfg.Warmup.Seconds() * float64(h.cfg.Rate))
 	for now := range tick.C {
 		due := min(total, int(now.Sub(start).Seconds()*float64(h.cfg.Rate)))
 		for ; sent < due; sent++ {
-			warm := sent < warmJobs
-			jobs <- warm
-			if !warm {
+			jobs <- sent
+			if sent >= warmJobs {
 				measured++
 			}
 		}
@@ -623,11 +637,52 @@ func (h *durHarness) latency(ctx context.Context, name string) (*DurableLatency,
 	if len(res.lats) < measured || measured == 0 {
 		return nil, fmt.Errorf("%d latencies for %d measured jobs", len(res.lats), measured)
 	}
+	after, neg, err := joinStarts(res.starts, returned, warmJobs)
+	if err != nil {
+		return nil, err
+	}
 	slices.Sort(res.lats)
 	return &DurableLatency{Lib: name, Jobs: measured, Achieved: float64(measured) / took.Seconds(),
 		P50: time.Duration(percentile(res.lats, 50)), P99: time.Duration(percentile(res.lats, 99)),
 		Max:       time.Duration(res.lats[len(res.lats)-1]),
-		InsertP50: time.Duration(percentile(ins, 50)), InsertP99: time.Duration(percentile(ins, 99))}, nil
+		InsertP50: time.Duration(percentile(ins, 50)), InsertP99: time.Duration(percentile(ins, 99)),
+		AfterP50: time.Duration(percentile(after, 50)), AfterP99: time.Duration(percentile(after, 99)),
+		AfterMax: time.Duration(after[len(after)-1]), Negative: neg}, nil
+}
+
+// joinStarts joins the handler starts a worker reported with the times the
+// parent's inserts returned (returned[seq-1], UnixNano): pickup after
+// commit, one per measured job (sequence numbers above warm), sorted, sign
+// kept, and how many are negative. A job the handler ran more than once
+// (at least once) counts its first start. Every measured job must have
+// started.
+func joinStarts(starts []jobStart, returned []int64, warm int) (after []int64, negative int, err error) {
+	first := make([]int64, len(returned))
+	for _, s := range starts {
+		i := s.seq - 1
+		if i < 0 || i >= int64(len(returned)) {
+			return nil, 0, fmt.Errorf("a worker reported a start for job %d of %d", s.seq, len(returned))
+		}
+		if first[i] == 0 || s.at < first[i] {
+			first[i] = s.at
+		}
+	}
+	if warm >= len(returned) {
+		return nil, 0, errors.New("no measured jobs")
+	}
+	after = make([]int64, 0, len(returned)-warm)
+	for i := warm; i < len(returned); i++ {
+		if first[i] == 0 {
+			return nil, 0, fmt.Errorf("no handler start reported for job %d", i+1)
+		}
+		d := first[i] - returned[i]
+		if d < 0 {
+			negative++
+		}
+		after = append(after, d)
+	}
+	slices.Sort(after)
+	return after, negative, nil
 }
 
 // durProc is a worker process.
@@ -723,8 +778,9 @@ func (p *durProc) expect(prefix string, timeout time.Duration) (string, error) {
 
 // procResult is what a worker process reported at the end.
 type procResult struct {
-	ran  int64
-	lats []int64
+	ran    int64
+	lats   []int64
+	starts []jobStart
 }
 
 // finish closes the process's stdin (stop gracefully), reads its results
@@ -753,6 +809,12 @@ func (p *durProc) finish() (procResult, error) {
 					return res, err
 				}
 				res.lats = append(res.lats, l...)
+			case strings.HasPrefix(line, "start "):
+				s, err := parseStarts(line)
+				if err != nil {
+					return res, err
+				}
+				res.starts = append(res.starts, s...)
 			}
 		case <-t.C:
 			return res, errors.New("a worker process did not stop within 2 minutes")

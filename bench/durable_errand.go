@@ -29,7 +29,7 @@ func errandLib() *durLib {
 		name: durErrand,
 		settings: "errandpg.New(pool) with its defaults (LISTEN/NOTIFY on); errand.Config{Store, Kinds, Workers} with the defaults " +
 			"PollInterval 1s and Lease 30s (heartbeat every 10s); one Claim asks for up to 100 tasks (the core's maxClaim, capped by free workers); " +
-			"each finished task is one UPDATE (Store.Complete); bulk enqueue: errandpg.EnqueueTx in transactions of " +
+			"finished tasks are recorded by the core's completer goroutine in batches, one UPDATE per batch (errandpg's errand.BatchCompleter, CompleteMany; a worker is free once its handler returns), and announced with one notification per statement (migration 3); bulk enqueue: errandpg.EnqueueTx in transactions of " +
 			strconv.Itoa(errandTxBatch) + " from " + strconv.Itoa(errandInserters) + " goroutines",
 		migrate:   func(ctx context.Context, pool *pgxpool.Pool, _ string) error { return errandpg.Migrate(ctx, pool) },
 		pending:   `SELECT EXISTS (SELECT 1 FROM errand_tasks WHERE state IN ('queued', 'scheduled', 'retrying', 'running'))`,

@@ -54,7 +54,8 @@ func (rep *DurableReport) lat(lib string) *DurableLatency {
 
 // verdicts checks the targets: errand's jobs/s at least River's at
 // every process count (against River's defaults and River at its shortest
-// FetchCooldown), and errand's p99 pickup latency under 20 ms.
+// FetchCooldown), and errand's p99 pickup latency after commit under 20 ms
+// (the end-to-end p99, insert included, printed beside it).
 func (rep *DurableReport) verdicts() []Verdict {
 	var out []Verdict
 	check := func(target string, pass bool, detail string) {
@@ -80,11 +81,12 @@ func (rep *DurableReport) verdicts() []Verdict {
 		}
 	}
 	if l := rep.lat(durErrand); l != nil {
-		t := fmt.Sprintf("pickup latency at %d jobs/s: errand p99 < 20ms", rep.Cfg.Rate)
+		t := fmt.Sprintf("pickup latency at %d jobs/s: errand p99 after commit < 20ms", rep.Cfg.Rate)
 		if l.Err != nil {
 			out = append(out, Verdict{Status: "SKIP", Target: t, Detail: "the run failed"})
 		} else {
-			check(t, l.P99 < 20*time.Millisecond, fmt.Sprintf("p50 %v, p99 %v", fmtLat(l.P50), fmtLat(l.P99)))
+			check(t, l.AfterP99 < 20*time.Millisecond, fmt.Sprintf("after commit p50 %v, p99 %v; end to end (insert round trip and commit included, not the target's measure) p50 %v, p99 %v",
+				fmtLat(l.AfterP50), fmtLat(l.AfterP99), fmtLat(l.P50), fmtLat(l.P99)))
 		}
 	}
 	return out
@@ -119,17 +121,21 @@ func (rep *DurableReport) cells() [][]string {
 	return out
 }
 
-var latHeader = []string{"library", "target rate", "achieved rate", "measured jobs", "p50", "p99", "max", "insert p50", "insert p99"}
+var latHeader = []string{"library", "target rate", "achieved rate", "measured jobs",
+	"end-to-end p50", "end-to-end p99", "end-to-end max", "insert p50", "insert p99",
+	"after commit p50", "after commit p99", "after commit max", "after commit < 0"}
 
 func (rep *DurableReport) latCells() [][]string {
 	var out [][]string
 	for _, l := range rep.Latency {
 		if l.Err != nil {
-			out = append(out, []string{l.Lib, fmt.Sprintf("%d/s", rep.Cfg.Rate), "error: " + oneLine(l.Err), "", "", "", "", "", ""})
+			c := []string{l.Lib, fmt.Sprintf("%d/s", rep.Cfg.Rate), "error: " + oneLine(l.Err)}
+			out = append(out, append(c, make([]string, len(latHeader)-len(c))...))
 			continue
 		}
 		out = append(out, []string{l.Lib, fmt.Sprintf("%d/s", rep.Cfg.Rate), fmt.Sprintf("%.0f/s", l.Achieved),
-			strconv.Itoa(l.Jobs), fmtLat(l.P50), fmtLat(l.P99), fmtLat(l.Max), fmtLat(l.InsertP50), fmtLat(l.InsertP99)})
+			strconv.Itoa(l.Jobs), fmtLat(l.P50), fmtLat(l.P99), fmtLat(l.Max), fmtLat(l.InsertP50), fmtLat(l.InsertP99),
+			fmtLat(l.AfterP50), fmtLat(l.AfterP99), fmtLat(l.AfterMax), strconv.Itoa(l.Negative)})
 	}
 	return out
 }
@@ -148,7 +154,9 @@ func (rep *DurableReport) notes() []string {
 	}
 	n := []string{
 		fmt.Sprintf("Throughput: %d no-op jobs are inserted in bulk before any worker starts (errand: errandpg's fastest bulk path, see its setting; River: InsertMany in batches of %d), then ANALYZE; the enqueue rate is that phase's. Then the worker processes (this binary re-executed) start together, and jobs/s is the jobs over the time from \"go\" until the parent, polling every %v, sees no unfinished job in the database. Handler runs sums the processes' counts (at least once: ≥ jobs). Each library gets a fresh schema per run. The median of %d run(s) per cell; cells interleaved.", c.Jobs, riverBatch, c.Poll, c.Runs),
-		fmt.Sprintf("Latency: one worker process; the parent inserts one job at a time on a %v ticker (a warm-up of %v first, not recorded), each carrying time.Now() taken just before its insert; latency = the handler's start minus that (both clocks are this machine's), so it includes the insert's own round trip (shown apart as insert p50/p99). The jobs due by each tick (a steady rate, catching up on skipped ticks) go to %d inserting goroutines, so a slow insert does not lower the rate.", time.Second/time.Duration(c.Rate), c.Warmup, latInserters),
+		fmt.Sprintf("Latency: one worker process; the parent inserts one job at a time on a %v ticker (a warm-up of %v first, not recorded), each carrying a sequence number and time.Now() taken just before its insert. The jobs due by each tick (a steady rate, catching up on skipped ticks) go to %d inserting goroutines, so a slow insert does not lower the rate. Both clocks are this machine's (wall clock, parent and worker process).", time.Second/time.Duration(c.Rate), c.Warmup, latInserters),
+		"End-to-end latency = the handler's start minus time.Now() taken just before the insert: it includes the insert's own round trip and commit (shown apart as insert p50/p99; a commit with NOTIFY waits for the WAL flush, and concurrent ones queue behind each other, for River too).",
+		"Pickup after commit (the issue's target: from the moment the job is committed, available, to its handler starting) = the handler's start minus the moment the job's insert returned to the parent (the commit acknowledged), joined per job by sequence number (a job run twice counts its first start). It can be slightly negative when the worker, woken by the commit's notification, starts the job before the inserting client has read the acknowledgement: the sign is kept, nothing clamped; \"after commit < 0\" counts those jobs. The target checks errand's after-commit p99; its end-to-end p99 is printed in the same line.",
 		fmt.Sprintf("Workers: %d per process for both (errand Config.Workers, River QueueConfig.MaxWorkers on the default queue); each process's pool: %s, search_path set to the run's schema.", c.Workers, conns),
 	}
 	if !math.IsNaN(rep.Busy) {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -98,6 +99,9 @@ func TestDurableQuick(t *testing.T) {
 			t.Errorf("%s latency: %v", l, lt.Err)
 		case lt.Jobs != 300 || lt.P50 <= 0 || lt.P99 < lt.P50 || lt.Max < lt.P99 || lt.InsertP50 <= 0:
 			t.Errorf("%s latency: %+v", l, lt)
+		case lt.AfterP99 < lt.AfterP50 || lt.AfterMax < lt.AfterP99 || lt.AfterP50 >= lt.P50 || lt.AfterMax <= 0 || lt.Negative < 0 || lt.Negative > lt.Jobs:
+			// After commit excludes the insert's round trip: below end to end.
+			t.Errorf("%s latency after commit: %+v", l, lt)
 		}
 	}
 	// errand against both River rows, and errand's latency.
@@ -157,6 +161,42 @@ func TestDurableBadConfig(t *testing.T) {
 		c.URL = "postgres://nobody@127.0.0.1:1/none"
 		if _, err := RunDurable(context.Background(), c); err == nil || strings.Contains(err.Error(), "connecting") {
 			t.Errorf("%+v: err %v, want a configuration error", c, err)
+		}
+	}
+}
+
+// TestJoinStarts checks the join of handler starts with insert returns:
+// one value per measured job, sign kept, the first of repeated starts, and
+// errors for a missing or unknown job.
+func TestJoinStarts(t *testing.T) {
+	returned := []int64{100, 200, 300, 400}
+	after, neg, err := joinStarts([]jobStart{{1, 150}, {3, 290}, {2, 260}, {4, 470}, {3, 500}}, returned, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []int64{-10, 60, 70}; !slices.Equal(after, want) || neg != 1 {
+		t.Errorf("after %v, negative %d; want %v, 1", after, neg, want)
+	}
+	if _, _, err := joinStarts([]jobStart{{2, 250}, {3, 350}}, returned, 1); err == nil || !strings.Contains(err.Error(), "job 4") {
+		t.Errorf("job 4 never started: err %v", err)
+	}
+	if _, _, err := joinStarts([]jobStart{{5, 1}}, returned, 1); err == nil {
+		t.Error("job 5 of 4: no error")
+	}
+	if _, _, err := joinStarts(nil, returned, 4); err == nil {
+		t.Error("no measured jobs: no error")
+	}
+}
+
+// TestParseStarts checks the worker's "start s:t …" line round trip.
+func TestParseStarts(t *testing.T) {
+	got, err := parseStarts("start 1:100 2:-5")
+	if err != nil || !slices.Equal(got, []jobStart{{1, 100}, {2, -5}}) {
+		t.Errorf("got %v, %v", got, err)
+	}
+	for _, bad := range []string{"start 1", "start x:1", "start 1:y"} {
+		if _, err := parseStarts(bad); err == nil {
+			t.Errorf("%q: no error", bad)
 		}
 	}
 }

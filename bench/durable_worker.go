@@ -10,6 +10,8 @@ package main
 //	parent → worker  EOF          stop gracefully (finish what was claimed)
 //	worker → parent  "ran N"      how many times the handler ran
 //	worker → parent  "lat a b …"  pickup latencies in ns (latency runs only)
+//	worker → parent  "start s:t …" each measured job's sequence number and
+//	                              its handler's start (UnixNano; latency runs only)
 //	worker → parent  "done"
 
 import (
@@ -45,10 +47,12 @@ type workerSpec struct {
 }
 
 // durArgs are the no-op job's arguments, the same JSON for both libraries:
-// T is the parent's clock (UnixNano) just before the insert, W marks warm-up
-// jobs whose latency is not recorded.
+// T is the parent's clock (UnixNano) just before the insert, S the job's
+// sequence number in a latency run (from 1; 0 in throughput runs), W marks
+// warm-up jobs whose latency is not recorded.
 type durArgs struct {
 	T int64 `json:"t"`
+	S int64 `json:"s,omitempty"`
 	W bool  `json:"w,omitempty"`
 }
 
@@ -64,16 +68,23 @@ type workerStats struct {
 	latency bool
 	mu      sync.Mutex
 	lats    []int64
+	starts  []jobStart
 }
 
+// jobStart is one handler run of a measured job: its sequence number and
+// the handler's start (UnixNano), for the parent to join with the time its
+// insert returned.
+type jobStart struct{ seq, at int64 }
+
 // handle is the no-op handler's body: count, and record the pickup latency
-// (handler start minus insert time) of a measured job.
+// (handler start minus insert time) and the start of a measured job.
 func (s *workerStats) handle(a durArgs) {
 	now := time.Now().UnixNano()
 	s.ran.Add(1)
 	if s.latency && !a.W {
 		s.mu.Lock()
 		s.lats = append(s.lats, now-a.T)
+		s.starts = append(s.starts, jobStart{seq: a.S, at: now})
 		s.mu.Unlock()
 	}
 }
@@ -156,7 +167,7 @@ func runDurableWorker(ctx context.Context, spec workerSpec, in io.Reader, out io
 	bw := bufio.NewWriter(out)
 	fmt.Fprintf(bw, "ran %d\n", stats.ran.Load())
 	stats.mu.Lock()
-	lats := stats.lats
+	lats, starts := stats.lats, stats.starts
 	stats.mu.Unlock()
 	for len(lats) > 0 {
 		chunk := lats[:min(len(lats), 1000)]
@@ -165,6 +176,15 @@ func runDurableWorker(ctx context.Context, spec workerSpec, in io.Reader, out io
 		for _, v := range chunk {
 			bw.WriteByte(' ')
 			bw.WriteString(strconv.FormatInt(v, 10))
+		}
+		bw.WriteByte('\n')
+	}
+	for len(starts) > 0 {
+		chunk := starts[:min(len(starts), 1000)]
+		starts = starts[len(chunk):]
+		bw.WriteString("start")
+		for _, v := range chunk {
+			fmt.Fprintf(bw, " %d:%d", v.seq, v.at)
 		}
 		bw.WriteByte('\n')
 	}
@@ -182,6 +202,22 @@ func parseLats(line string) ([]int64, error) {
 			return nil, fmt.Errorf("bad latency line: %w", err)
 		}
 		out = append(out, v)
+	}
+	return out, nil
+}
+
+// parseStarts reads a "start s:t …" line's pairs.
+func parseStarts(line string) ([]jobStart, error) {
+	f := strings.Fields(strings.TrimPrefix(line, "start"))
+	out := make([]jobStart, 0, len(f))
+	for _, p := range f {
+		a, b, ok := strings.Cut(p, ":")
+		seq, err1 := strconv.ParseInt(a, 10, 64)
+		at, err2 := strconv.ParseInt(b, 10, 64)
+		if !ok || err1 != nil || err2 != nil {
+			return nil, fmt.Errorf("bad start line: %q", p)
+		}
+		out = append(out, jobStart{seq: seq, at: at})
 	}
 	return out, nil
 }
