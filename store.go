@@ -27,7 +27,10 @@ var ErrLeaseLost = errors.New("errand: lease lost")
 // by one holder at a time, identified by a Lease whose token fences every
 // later write; a lease that is not renewed expires and its task becomes
 // claimable again (Maintain), so a process killed while running a task loses
-// nothing, and its late Complete is refused with ErrLeaseLost.
+// nothing, and its late Complete is refused with ErrLeaseLost. A store may
+// give up a task that has lost several more leases than its MaxAttempts
+// allow, failing it as a poison task that kills whoever runs it (errandpg
+// and errandtest.MemStore: 3 more).
 type Store interface {
 	// Enqueue stores a new task. If t.Key is held by a task still waiting
 	// or running, it stores nothing and returns that task's id with

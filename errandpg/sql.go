@@ -383,12 +383,19 @@ func handBack(ctx context.Context, db DB, l lease) (bool, error) {
 	return n == 1, err
 }
 
+// lostLeaseAllowance is how many lost leases beyond its max_attempts a task
+// may have before recovery gives it up: a task that kills (or hangs) every
+// process that runs it must not circle the fleet forever.
+const lostLeaseAllowance = 3
+
 // sqlRecoverExpired requeues up to $1 running tasks whose lease expired
 // (lease_until < now()), due at once. Clearing the token fences the worker
 // that lost the lease; the attempt it spent still counts (the next claim is
 // attempt n+1), but it is requeued even past max_attempts: a lost lease is
 // not a handler failure, and at-least-once means a killed process loses
-// nothing. SKIP LOCKED lets every live process run this concurrently.
+// nothing. Only a task that has lost $2 (lostLeaseAllowance) more leases
+// than max_attempts allows is given up: it fails, as a poison task. SKIP
+// LOCKED lets every live process run this concurrently.
 const sqlRecoverExpired = `WITH expired AS (
 	SELECT id FROM errand_tasks
 	WHERE state = 'running' AND lease_until < now()
@@ -397,8 +404,13 @@ const sqlRecoverExpired = `WITH expired AS (
 	FOR UPDATE SKIP LOCKED
 )
 UPDATE errand_tasks t SET
-	state = 'retrying', run_at = now(),
-	last_error = 'errandpg: lease expired (held by ' || coalesce(t.leased_by, 'unknown') || ')',
+	state = CASE WHEN t.attempts >= t.max_attempts + $2 THEN 'failed' ELSE 'retrying' END,
+	run_at = CASE WHEN t.attempts >= t.max_attempts + $2 THEN t.run_at ELSE now() END,
+	finished_at = CASE WHEN t.attempts >= t.max_attempts + $2 THEN now() END,
+	last_error = 'errandpg: lease expired (held by ' || coalesce(t.leased_by, 'unknown') || ')' ||
+		CASE WHEN t.attempts >= t.max_attempts + $2
+			THEN ' on attempt ' || t.attempts || ': given up, a lease lost ' || $2 || ' times more than max_attempts allows'
+			ELSE '' END,
 	lease_token = NULL, lease_until = NULL
 FROM expired WHERE t.id = expired.id
 RETURNING t.id`
@@ -406,7 +418,7 @@ RETURNING t.id`
 // recoverExpired requeues up to limit tasks whose lease expired and returns
 // their ids.
 func recoverExpired(ctx context.Context, db DB, limit int) ([][16]byte, error) {
-	rows, err := db.Query(ctx, sqlRecoverExpired, limit)
+	rows, err := db.Query(ctx, sqlRecoverExpired, limit, lostLeaseAllowance)
 	if err != nil {
 		return nil, fmt.Errorf("errandpg: recovering expired leases: %w", err)
 	}

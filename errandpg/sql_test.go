@@ -927,3 +927,34 @@ func claimConcurrently(t *testing.T, claimers int, claim func(i int) ([]string, 
 	}
 	return seen
 }
+
+// TestExpiredLeaseGivesUpAPoisonTask: a task whose lease keeps expiring is
+// requeued lostLeaseAllowance times past its max_attempts, then fails.
+func TestExpiredLeaseGivesUpAPoisonTask(t *testing.T) {
+	pool := migratedPool(t)
+	ctx := testCtx(t)
+	a := mustInsert(t, pool, newTask{maxAttempts: 1})
+	for attempt := 1; attempt <= 1+lostLeaseAllowance; attempt++ {
+		c := fetchOne(t, pool)
+		if c.id != a || c.attempt != attempt {
+			t.Fatalf("claim %d: %x attempt %d", attempt, c.id, c.attempt)
+		}
+		mustExec(t, pool, `UPDATE errand_tasks SET lease_until = now() - interval '1 millisecond' WHERE id = $1`, a)
+		if rec, err := recoverExpired(ctx, pool, 10); err != nil || len(rec) != 1 {
+			t.Fatalf("recoverExpired after attempt %d: %x, %v", attempt, rec, err)
+		}
+		r := mustGet(t, pool, a)
+		if attempt < 1+lostLeaseAllowance {
+			if r.state != stateRetrying || r.finishedAt != nil {
+				t.Fatalf("after %d lost leases: %s (finished %v), want retrying", attempt, r.state, r.finishedAt)
+			}
+			continue
+		}
+		if r.state != stateFailed || r.finishedAt == nil || r.lastError == nil || !strings.Contains(*r.lastError, "given up") {
+			t.Fatalf("after %d lost leases: %+v, want failed and given up", attempt, r)
+		}
+	}
+	if c := mustFetch(t, pool, 1); len(c) != 0 {
+		t.Fatalf("a given-up task was claimed again: %x", ids(c))
+	}
+}

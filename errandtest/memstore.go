@@ -508,10 +508,17 @@ func (s *MemStore) FireSchedules(ctx context.Context, next func(spec string, aft
 	return fired, errors.Join(errs...)
 }
 
+// LostLeaseAllowance is how many lost leases beyond its MaxAttempts a task
+// may have before Maintain gives it up as a poison task (it fails), as
+// errandpg does: a task that kills every process running it must not come
+// back forever.
+const LostLeaseAllowance = 3
+
 // Maintain makes every task whose lease expired due again at once (its
 // spent attempt still counts, but it runs again even past MaxAttempts: a
-// lost lease is not the handler's failure), and deletes the tasks finished
-// more than Retention ago when Retention is set.
+// lost lease is not the handler's failure, up to LostLeaseAllowance more),
+// and deletes the tasks finished more than Retention ago when Retention is
+// set.
 func (s *MemStore) Maintain(ctx context.Context) error {
 	now, err := s.lock(ctx)
 	if err != nil {
@@ -524,11 +531,17 @@ func (s *MemStore) Maintain(ctx context.Context) error {
 			continue
 		}
 		delete(s.running, mt)
+		mt.rec.Error = fmt.Sprintf("errandtest: lease expired (held by %s)", mt.rec.Holder)
+		mt.token, mt.leaseUntil, mt.rec.Holder = "", time.Time{}, ""
+		if mt.rec.Attempts >= mt.rec.MaxAttempts+LostLeaseAllowance {
+			mt.rec.Error += fmt.Sprintf(" on attempt %d: given up, a lease lost %d times more than MaxAttempts allows",
+				mt.rec.Attempts, LostLeaseAllowance)
+			s.finishLocked(mt, errand.Failed, now)
+			continue
+		}
 		s.waiting[mt] = struct{}{}
 		mt.rec.Status = errand.Retrying
 		mt.rec.RunAt = now
-		mt.rec.Error = fmt.Sprintf("errandtest: lease expired (held by %s)", mt.rec.Holder)
-		mt.token, mt.leaseUntil, mt.rec.Holder = "", time.Time{}, ""
 		recovered = true
 	}
 	if recovered {

@@ -663,3 +663,37 @@ func TestMemStoreConcurrentClaims(t *testing.T) {
 		}
 	}
 }
+
+// TestMemStoreGivesUpAPoisonTask: a task whose lease keeps expiring runs
+// LostLeaseAllowance times past MaxAttempts, then fails.
+func TestMemStoreGivesUpAPoisonTask(t *testing.T) {
+	s := NewMemStore()
+	ctx := context.Background()
+	id, _, err := s.Enqueue(ctx, errand.NewTask{ID: uuid.NewString(), Kind: "k", MaxAttempts: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for attempt := 1; attempt <= 1+LostLeaseAllowance; attempt++ {
+		cs, err := s.Claim(ctx, []string{"k"}, 1, time.Minute, "h")
+		if err != nil || len(cs) != 1 || cs[0].Attempt != attempt {
+			t.Fatalf("claim %d: %+v, %v", attempt, cs, err)
+		}
+		if !s.ExpireLease(id) {
+			t.Fatalf("ExpireLease after claim %d: false", attempt)
+		}
+		if err := s.Maintain(ctx); err != nil {
+			t.Fatal(err)
+		}
+		recs, _ := s.Lookup(ctx, []string{id})
+		want := errand.Retrying
+		if attempt == 1+LostLeaseAllowance {
+			want = errand.Failed
+		}
+		if recs[0].Status != want {
+			t.Fatalf("after %d lost leases: %s (%s), want %s", attempt, recs[0].Status, recs[0].Error, want)
+		}
+	}
+	if cs, _ := s.Claim(ctx, []string{"k"}, 1, time.Minute, "h"); len(cs) != 0 {
+		t.Fatalf("a given-up task was claimed again: %+v", cs)
+	}
+}
