@@ -623,7 +623,8 @@ func (s *Store) fire(ctx context.Context, d dueSchedule, next time.Time) (stored
 
 // Maintain makes tasks whose lease expired claimable again (their attempt
 // counts; they are due at once, even past MaxAttempts: a lost lease is not
-// the handler's failure) and deletes, for real, tasks finished longer ago
+// the handler's failure; but a task that has lost 3 leases more than its
+// MaxAttempts allow fails, as a poison task) and deletes, for real, tasks finished longer ago
 // than the retention (WithRetention); see errand.Store. Both run in batches
 // (WithMaintainBatch) with SKIP LOCKED, so any number of processes may call
 // it at once; it stops when there is nothing left or ctx ends. Costs two
