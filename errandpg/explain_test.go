@@ -84,7 +84,7 @@ func TestFetchUsesIndex(t *testing.T) {
 	}{
 		{"fetch", sqlFetch, []any{10, int64(30000), "w", []string{"bulk"}}, "errand_tasks_fetch_idx"},
 		{"fetchOtherKinds", sqlFetch, []any{10, int64(30000), "w", []string{"other", "bulk"}}, "errand_tasks_fetch_idx"},
-		{"recoverExpired", sqlRecoverExpired, []any{100}, "errand_tasks_lease_idx"},
+		{"recoverExpired", sqlRecoverExpired, []any{100, lostLeaseAllowance}, "errand_tasks_lease_idx"},
 		{"deleteFinished", sqlDeleteFinished, []any{int64(3600000), 1000}, "errand_tasks_finished_idx"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
