@@ -509,12 +509,12 @@ func (d *durable) heartbeat() {
 		}
 		return
 	}
-	gone := make(map[string]bool, len(lost))
+	gone := make(map[Lease]bool, len(lost))
 	for _, l := range lost {
-		gone[l.ID+"/"+l.Token] = true
+		gone[l] = true
 	}
 	for _, r := range runs {
-		if gone[r.claim.ID+"/"+r.claim.Token] {
+		if gone[r.claim.Lease] {
 			d.loseLease(r)
 		} else {
 			r.renewed = now

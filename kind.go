@@ -33,7 +33,8 @@ type Kind[A, R any] struct {
 	fn    func(context.Context, A) (R, error)
 	opts  []Option
 	codec Codec
-	err   error // from Define: returned by Enqueue
+	err   error        // from Define: returned by Enqueue
+	retry *RetryPolicy // the kind's WithRetry, if any (for stored attempts)
 }
 
 // Define returns the named kind of task that runs fn. opts are the kind's
@@ -54,6 +55,7 @@ func Define[A, R any](name string, fn func(context.Context, A) (R, error), opts 
 	case o.key != "" || o.linked:
 		k.err = fmt.Errorf("errand: Define(%q): WithKey and WithLinkedContext are per task, not per kind", name)
 	}
+	k.retry = o.retry
 	return k
 }
 
@@ -178,13 +180,7 @@ func (k *Kind[A, R]) runStored(ctx context.Context, args []byte) ([]byte, error)
 
 // retryPolicy returns the kind's own retry policy (WithRetry at Define), or
 // nil.
-func (k *Kind[A, R]) retryPolicy() *RetryPolicy {
-	var o taskOptions
-	if o.parse(k.opts) != nil {
-		return nil
-	}
-	return o.retry
-}
+func (k *Kind[A, R]) retryPolicy() *RetryPolicy { return k.retry }
 
 // check reports the error Define recorded, if any.
 func (k *Kind[A, R]) check() error {
@@ -194,37 +190,37 @@ func (k *Kind[A, R]) check() error {
 	return k.err
 }
 
-// decoder returns a function that decodes a stored result into f.
+// decodeResult decodes an encoded result.
+func (k *Kind[A, R]) decodeResult(data []byte) (R, error) {
+	var v R
+	if err := k.codec.Unmarshal(data, &v); err != nil {
+		return v, fmt.Errorf("errand: %s: decoding the result: %w", k.name, err)
+	}
+	return v, nil
+}
+
+// decodeInto returns a function that decodes a stored result into f.
 func (k *Kind[A, R]) decodeInto(f *Future[R]) func([]byte) error {
 	return func(data []byte) error {
-		var v R
-		if err := k.codec.Unmarshal(data, &v); err != nil {
-			return fmt.Errorf("errand: %s: decoding the result: %w", k.name, err)
+		v, err := k.decodeResult(data)
+		if err == nil {
+			f.val = v
 		}
-		f.val = v
-		return nil
+		return err
 	}
 }
 
-// run decodes the arguments, runs the function and makes the result's round
-// trip. A codec failure is permanent: retrying would fail the same way.
+// run makes the in-memory round trip of one attempt: runStored, then the
+// result decoded as a stored task's future would decode it.
 func (k *Kind[A, R]) run(ctx context.Context, payload []byte) (R, error) {
-	var zero R
-	var args A
-	if err := k.codec.Unmarshal(payload, &args); err != nil {
-		return zero, Permanent(fmt.Errorf("errand: %s: decoding the arguments: %w", k.name, err))
-	}
-	r, err := k.fn(ctx, args)
+	data, err := k.runStored(ctx, payload)
 	if err != nil {
+		var zero R
 		return zero, err
 	}
-	data, err := k.codec.Marshal(r)
+	out, err := k.decodeResult(data)
 	if err != nil {
-		return zero, Permanent(fmt.Errorf("errand: %s: encoding the result: %w", k.name, err))
-	}
-	var out R
-	if err := k.codec.Unmarshal(data, &out); err != nil {
-		return zero, Permanent(fmt.Errorf("errand: %s: decoding the result: %w", k.name, err))
+		return out, Permanent(err)
 	}
 	return out, nil
 }
