@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -187,6 +188,14 @@ type Queue struct {
 	events eventLoop
 
 	dur *durable // with a Config.Store; nil otherwise
+
+	// intake and want: Submit without Queue.mu while the workers are busy
+	// (intake.go).
+	intake    atomic.Pointer[task]
+	want      atomic.Bool
+	useIntake bool
+
+	testBeforePark func() // test seam: runs under mu as a worker is about to park
 }
 
 // New returns a Queue configured by cfg, or an error that names the first
@@ -235,6 +244,7 @@ func New(cfg Config) (*Queue, error) {
 	q.baseTask.q = q
 	q.base = attemptCtx{t: &q.baseTask, values: context.Background()}
 	q.pending.priority = cfg.Order == OrderPriority
+	q.want.Store(true) // no worker yet: the pool may grow
 	q.events.q = q
 	if len(cfg.Middleware) > 0 {
 		var h Handler = func(ctx context.Context, ti TaskInfo) error { return ti.t.impl.call(ctx) }
@@ -245,6 +255,7 @@ func New(cfg Config) (*Queue, error) {
 	}
 	q.debug = cfg.Logger != nil && cfg.Logger.Enabled(context.Background(), slog.LevelDebug)
 	q.plainFast = q.handler == nil && cfg.Timeout == 0 && cfg.OnEvent == nil && !q.debug
+	q.useIntake = q.usesIntake()
 	if cfg.Store != nil {
 		q.dur = newDurable(q)
 	}
@@ -274,6 +285,12 @@ func Submit[T any](ctx context.Context, q *Queue, fn func(context.Context) (T, e
 	}
 	f := &Future[T]{fn: fn}
 	f.t.impl = f
+	if o == nil && q.useIntake {
+		if err := q.submitIntake(ctx, &f.t); err != nil {
+			return nil, err
+		}
+		return f, nil
+	}
 	prev, err := q.submit(ctx, &f.t, o)
 	if err != nil {
 		return nil, err
@@ -361,8 +378,8 @@ func (q *Queue) goPlain(ctx context.Context, fn func(context.Context) error, pri
 // memory (and freshly faulted in) by the time a worker reads it, where a
 // queue this deep stays in the caches and in the ring's spare segments. A
 // queue that seldom holds this many tasks never yields. Submit does not
-// yield: a future's task is its own allocation, and yielding there measured
-// slower (bench/ futures: 2.7x the result-channel pool instead of 1.9-2.0x).
+// yield: while every worker is busy it takes no lock at all (intake.go), and
+// yielding there measured slower.
 const yieldDepth = 1024
 
 // plainOptions reports whether opts hold nothing but what a plain task can
@@ -518,7 +535,10 @@ type roomWaiter struct {
 }
 
 // liveQueuedLocked is the number of tasks waiting for a worker.
-func (q *Queue) liveQueuedLocked() int { return q.pending.len() - q.tombs }
+func (q *Queue) liveQueuedLocked() int {
+	q.spliceLocked()
+	return q.pending.len() - q.tombs
+}
 
 // hasRoomLocked reports whether one more task may wait for a worker.
 func (q *Queue) hasRoomLocked() bool {
@@ -722,6 +742,7 @@ type Stats struct {
 func (q *Queue) Stats() Stats {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	q.spliceLocked() // counts the intake's tasks as submitted
 	s := q.stats
 	s.Workers, s.Idle, s.Running = q.workers, len(q.idle), q.running
 	s.Queued, s.Scheduled = q.liveQueuedLocked(), q.sched.len()-len(q.recurring)

@@ -161,7 +161,7 @@ func (q *Queue) fireLocked(r *Recurring, now time.Time) {
 		}
 		t.status.Store(int32(Queued))
 		q.emitLocked(Event{Kind: EventSubmitted}, t)
-		q.pending.push(taskItem(t), t.prio) // the timer loop's kickLocked finds it a worker
+		q.queueLocked(taskItem(t), t.prio) // the timer loop's kickLocked finds it a worker
 	}
 	next, err := safeNext(r.trig, r.next)
 	if err == nil && !next.IsZero() && !next.After(now) {

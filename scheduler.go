@@ -190,7 +190,7 @@ func (q *Queue) timerLoop() {
 				if r, ok := e.v.(*Recurring); ok {
 					q.fireLocked(r, q.now())
 				} else {
-					q.pending.push(item{fn: e.fn, v: e.v}, e.prio)
+					q.queueLocked(item{fn: e.fn, v: e.v}, e.prio)
 				}
 				continue
 			}
@@ -201,7 +201,7 @@ func (q *Queue) timerLoop() {
 			if q.cfg.OnEvent != nil {
 				q.emitLocked(Event{Kind: EventQueued}, t)
 			}
-			q.pending.push(taskItem(t), t.prio)
+			q.queueLocked(taskItem(t), t.prio)
 		}
 		q.kickLocked()
 		q.mu.Unlock()

@@ -103,6 +103,7 @@ func (q *Queue) beginCloseLocked() []*task {
 		return nil
 	}
 	q.state = stateDraining
+	q.syncWantLocked()
 	dropped, plain := q.sched.drainLocked()
 	for _, t := range dropped {
 		q.finishLocked(t, Canceled, closedError(t.err), nil)
@@ -140,6 +141,7 @@ func (q *Queue) abortLocked() []*task {
 		return nil
 	}
 	q.state = stateClosed
+	q.spliceLocked() // accepted tasks still in the intake are dropped too
 	var dropped []*task
 	plain := 0
 	q.pending.each(func(it item) {

@@ -51,6 +51,7 @@ func (q *Queue) dispatchLocked(it item, prio int) {
 		q.idle = q.idle[:n-1]
 		w.wake <- q.claimLocked(w, it, nil)
 		q.wakeWaiterLocked() // a place granted to this task was not used
+		q.syncWantLocked()
 		return
 	}
 	if q.workers < q.max {
@@ -58,12 +59,13 @@ func (q *Queue) dispatchLocked(it item, prio int) {
 		q.wakeWaiterLocked()
 		return
 	}
-	q.pending.push(it, prio)
+	q.queueLocked(it, prio)
 }
 
 func (q *Queue) startWorkerLocked(it item) {
 	w := &worker{wake: make(chan run, 1)}
 	q.workers++
+	q.syncWantLocked()
 	q.all[w] = struct{}{}
 	r := q.claimLocked(w, it, nil)
 	q.wg.Add(1)
@@ -144,7 +146,11 @@ func (q *Queue) popLiveLocked() (item, bool) {
 	for {
 		it, ok := q.pending.pop()
 		if !ok {
-			return item{}, false
+			if q.intake.Load() == nil {
+				return item{}, false
+			}
+			q.spliceLocked()
+			continue
 		}
 		if t := it.task(); t != nil && Status(t.status.Load()) != Queued {
 			q.tombs-- // canceled while it waited
@@ -158,6 +164,7 @@ func (q *Queue) popLiveLocked() (item, bool) {
 // kickLocked gives waiting tasks to parked workers, then starts workers for
 // the rest while the pool may grow.
 func (q *Queue) kickLocked() {
+	defer q.syncWantLocked()
 	for len(q.idle) > 0 {
 		it, ok := q.popLiveLocked()
 		if !ok {
@@ -232,9 +239,16 @@ func (q *Queue) work(w *worker, r run) {
 				}
 				return
 			}
+			if q.testBeforePark != nil {
+				q.testBeforePark()
+			}
 			w.parkedAt = q.clock()
 			q.idle = append(q.idle, w)
 			q.armReaperLocked()
+			q.syncWantLocked()
+			if q.intake.Load() != nil {
+				q.kickLocked() // a Submit that saw no parked worker (intake.go)
+			}
 		}
 		q.mu.Unlock()
 		if done {
@@ -426,6 +440,7 @@ func (q *Queue) reap() {
 func (q *Queue) exitLocked(w *worker) {
 	q.workers--
 	delete(q.all, w)
+	q.syncWantLocked()
 	if q.state != stateClosed {
 		q.growLocked()
 	}
@@ -506,6 +521,7 @@ func (q *Queue) Resize(n int) error {
 		w.wake <- run{}
 	}
 	q.growLocked()
+	q.syncWantLocked()
 	return nil
 }
 
