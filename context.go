@@ -12,11 +12,17 @@ import (
 // or the attempt returning. It is one small allocation with no goroutine:
 // it implements AfterFunc so that contexts derived from it with the context
 // package register a callback instead of starting a goroutine each.
+//
+// A task's first attempt without a deadline needs no attemptCtx: the task
+// itself is that attempt's context (see task.Done below), so the common
+// attempt costs no allocation. Only if its code asks for Done or AfterFunc
+// does the task get an attemptCtx (first set) to hold them.
 type attemptCtx struct {
 	t        *task           // the attempt's task; Queue.baseTask for the plain tasks' shared context
 	values   context.Context // never canceled: see valuesOnly
 	deadline int64           // queue clock; 0: none
 	timer    *time.Timer     // fires the deadline
+	first    bool            // holds Done and AfterFunc for a first attempt that runs on its task
 
 	mu     sync.Mutex
 	done   chan struct{} // made on first use
@@ -167,6 +173,92 @@ func (c *attemptCtx) cancel(err error) {
 	for _, a := range afters {
 		go a.f()
 	}
+}
+
+// firstOver is the bit of task.flags that cancels the context of a first
+// attempt that runs on its task: set when that attempt returns or is
+// canceled, and never cleared.
+const firstOver = 1 << 8
+
+// The methods below make a task the context of its first attempt when that
+// attempt has no deadline. Err reads one atomic word; Done and AfterFunc
+// share the attemptCtx made for them on first use (firstLocked), Done
+// without Queue.mu once it exists. Safe for concurrent use.
+
+func (t *task) Deadline() (time.Time, bool) { return time.Time{}, false }
+
+func (t *task) Err() error {
+	if t.flags.Load()&firstOver != 0 {
+		return context.Canceled
+	}
+	return nil
+}
+
+func (t *task) Done() <-chan struct{} {
+	if a := t.cur.Load(); a != nil && a.first {
+		return a.Done()
+	}
+	t.q.mu.Lock()
+	a := t.firstLocked()
+	t.q.mu.Unlock()
+	return a.Done()
+}
+
+func (t *task) AfterFunc(f func()) (stop func() bool) {
+	t.q.mu.Lock()
+	a := t.firstLocked()
+	t.q.mu.Unlock()
+	return a.AfterFunc(f)
+}
+
+func (t *task) Value(key any) any {
+	switch key.(type) {
+	case queueKey:
+		return t.q
+	case taskKey:
+		return t
+	}
+	return t.parent.Value(key)
+}
+
+func (t *task) String() string { return "errand.task" }
+
+// firstLocked returns the attemptCtx that holds Done and AfterFunc for the
+// first attempt running on t, making it on first use: canceled already if
+// that attempt is over, or else t's running attempt context until it ends.
+func (t *task) firstLocked() *attemptCtx {
+	l := t.lazyLocked()
+	if l.first == nil {
+		a := &attemptCtx{t: t, values: t.parent, first: true}
+		if t.flags.Load()&firstOver != 0 {
+			a.err = context.Canceled
+		} else {
+			t.cur.Store(a)
+		}
+		l.first = a
+	}
+	return l.first
+}
+
+// endFirstLocked cancels the context of t's first attempt, which ran (or
+// runs) on t itself.
+func (t *task) endFirstLocked() {
+	if t.flags.Load()&firstOver != 0 {
+		return
+	}
+	t.flags.Or(firstOver)
+	if t.lazy != nil && t.lazy.first != nil {
+		t.lazy.first.cancel(context.Canceled)
+	}
+}
+
+// cancelRunLocked cancels the context of t's running attempt.
+func (t *task) cancelRunLocked() {
+	if a := t.cur.Load(); a != nil && !a.first {
+		a.cancel(context.Canceled)
+		return
+	}
+	t.endFirstLocked()
 }
 
 // mergedCtx is the context of a plain task whose submitting context carried

@@ -320,7 +320,7 @@ func (d *durable) execute(ctx context.Context, run *storedRun) (err error) {
 	}
 	q := d.q
 	q.mu.Lock()
-	stopping := run.t.stopping
+	stopping := run.t.stopping()
 	q.mu.Unlock()
 	if stopping == stopClosed && err != nil {
 		d.release([]*storedRun{run}) // Close or Shutdown's deadline: hand it back

@@ -630,12 +630,12 @@ func (q *Queue) cancel(t *task, reason stopReason) bool {
 		q.finishLocked(t, Canceled, ErrCanceled, nil)
 		q.wakeWaiterLocked()
 	case Running:
-		if t.stopping != stopNone {
+		if t.stopping() != stopNone {
 			q.mu.Unlock()
 			return false
 		}
-		t.stopping = reason
-		t.cur.cancel(context.Canceled)
+		t.setStopping(reason)
+		t.cancelRunLocked()
 		q.mu.Unlock()
 		return true
 	default:

@@ -160,9 +160,9 @@ func (q *Queue) abortLocked() []*task {
 		q.cfg.Logger.Warn("errand: queue closed, waiting tasks dropped", slog.Int("tasks", plain))
 	}
 	for w := range q.all {
-		if t := w.cur; t != nil && t.stopping == stopNone {
-			t.stopping = stopClosed
-			t.cur.cancel(context.Canceled)
+		if t := w.cur; t != nil && t.stopping() == stopNone {
+			t.setStopping(stopClosed)
+			t.cancelRunLocked()
 		}
 	}
 	q.base.cancel(context.Canceled) // the plain tasks running

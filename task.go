@@ -42,15 +42,15 @@ type task struct {
 	impl   taskImpl        // the typed half: *Future[T] or *goTask
 	parent context.Context // the submitter's values; never canceled
 	prio   int
-	ext    *taskExt    // options beyond priority; set before submit, then read-only
-	lazy   *taskLazy   // id, callbacks, timestamps: made when first needed
-	cur    *attemptCtx // the running attempt
-	err    error       // the last attempt's error, then the final error
+	ext    *taskExt                   // options beyond priority; set before submit, then read-only
+	lazy   *taskLazy                  // id, callbacks, timestamps: made when first needed
+	cur    atomic.Pointer[attemptCtx] // the running attempt's context; nil while the first runs on the task itself (context.go)
+	err    error                      // the last attempt's error, then the final error
 
 	status   atomic.Int32 // a Status; written under Queue.mu, read anywhere
 	attempts atomic.Int32
-	heapIdx  int32      // index in the scheduler's heap, or -1
-	stopping stopReason // why a running task was canceled
+	heapIdx  int32         // index in the scheduler's heap, or -1
+	flags    atomic.Uint32 // a stopReason (why a running task was canceled), and firstOver
 	done     chan struct{}
 	next     *task  // the next waiting task in its lane (pending.go)
 	seq      uint64 // when it entered its lane
@@ -61,6 +61,7 @@ type taskLazy struct {
 	id     string
 	mark   int64 // when it last became Queued, queue clock (events and middleware)
 	onDone []*func()
+	first  *attemptCtx // the first attempt's Done and AfterFunc, when the task is its context
 }
 
 // stopReason says why a running task's context was canceled.
@@ -71,6 +72,13 @@ const (
 	stopCanceled            // Future.Cancel or a linked context
 	stopClosed              // Shutdown's deadline or Close
 )
+
+// stopping returns why t's running attempt was canceled.
+func (t *task) stopping() stopReason { return stopReason(t.flags.Load() & 0xff) }
+
+// setStopping records why t's running attempt is being canceled, under
+// Queue.mu. It is set once: from stopNone.
+func (t *task) setStopping(r stopReason) { t.flags.Or(uint32(r)) }
 
 // taskExt holds the per-task options most tasks do not use.
 type taskExt struct {

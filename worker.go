@@ -20,9 +20,10 @@ type worker struct {
 	parkedAt int64    // when it last parked, queue clock, guarded by Queue.mu
 }
 
-// run is a claimed attempt: a task and the context it runs with, or a plain
-// task's function and values (t == nil) on the fast path. The zero run tells
-// a parked worker to exit.
+// run is a claimed attempt: a task and the context it runs with (a == nil:
+// the task itself, see attemptContext), or a plain task's function and
+// values (t == nil) on the fast path. The zero run tells a parked worker to
+// exit.
 type run struct {
 	t   *task
 	a   *attemptCtx
@@ -31,6 +32,15 @@ type run struct {
 }
 
 func (r run) exit() bool { return r.t == nil && r.fn == nil }
+
+// attemptContext returns the context a task's attempt runs with: its own,
+// or the task itself for a first attempt without a deadline (context.go).
+func (r run) attemptContext() context.Context {
+	if r.a != nil {
+		return r.a
+	}
+	return r.t
+}
 
 // lightRun is the task and first attempt context of a plain Go task that
 // cannot take the fast path (timeouts or middleware), made in one allocation
@@ -110,21 +120,30 @@ func (q *Queue) claimLocked(w *worker, it item, sp *spares) run {
 		if q.tracking() {
 			t.lazyLocked().mark = q.clock()
 		}
-	} else if sp != nil && sp.ctx != nil {
-		a, sp.ctx = sp.ctx, nil
-	} else {
-		a = new(attemptCtx)
 	}
-	a.t, a.values = t, t.parent
-	t.status.Store(int32(Running))
-	t.attempts.Add(1)
-	t.cur = a
-	w.cur = t
 	timeout := q.cfg.Timeout
 	if t.ext != nil && t.ext.hasTimeout {
 		timeout = t.ext.timeout
 	}
-	a.startTimer(timeout)
+	if a == nil && (timeout > 0 || t.attempts.Load() > 0) {
+		// Not the first attempt, or one with a deadline: it needs a context
+		// of its own (the first without one runs on the task).
+		if sp != nil && sp.ctx != nil {
+			a, sp.ctx = sp.ctx, nil
+		} else {
+			a = new(attemptCtx)
+		}
+	}
+	if a != nil {
+		a.t, a.values = t, t.parent
+	}
+	t.status.Store(int32(Running))
+	t.attempts.Add(1)
+	t.cur.Store(a)
+	w.cur = t
+	if a != nil {
+		a.startTimer(timeout)
+	}
 	if q.cfg.OnEvent != nil {
 		q.emitLocked(Event{Kind: EventStarted, Wait: time.Duration(q.clock() - t.lazy.mark)}, t)
 	}
@@ -202,7 +221,9 @@ func (q *Queue) work(w *worker, r run) {
 			}
 		} else {
 			err = q.execute(r)
-			r.a.cancel(context.Canceled)
+			if r.a != nil {
+				r.a.cancel(context.Canceled)
+			}
 			retry = q.retryDecision(r.t, err)
 		}
 		var took time.Duration
@@ -220,8 +241,10 @@ func (q *Queue) work(w *worker, r run) {
 			q.running--
 			q.stats.Succeeded++
 		} else {
-			if r.a == nil && q.state == stateClosed {
-				t.stopping = stopClosed // Close canceled the plain tasks' context
+			if r.fn != nil && q.state == stateClosed {
+				t.setStopping(stopClosed) // Close canceled the plain tasks' context
+			} else if r.a == nil {
+				t.endFirstLocked() // its first attempt ran on the task
 			}
 			done = q.settleAttemptLocked(w, t, err, retry, took)
 		}
@@ -300,11 +323,14 @@ func (q *Queue) goexited(w *worker, r run) {
 	t := r.t
 	if t == nil {
 		t = q.materialize(r)
-	} else {
+	} else if r.a != nil {
 		r.a.cancel(context.Canceled)
 	}
 	retry := q.retryDecision(t, errGoexit)
 	q.mu.Lock()
+	if r.t != nil && r.a == nil {
+		t.endFirstLocked()
+	}
 	done := q.settleAttemptLocked(w, t, errGoexit, retry, 0)
 	q.exitLocked(w)
 	q.mu.Unlock()
@@ -371,9 +397,9 @@ func (q *Queue) execute(r run) (err error) {
 		q.mu.Lock()
 		info := r.t.infoLocked()
 		q.mu.Unlock()
-		return q.handler(r.a, info)
+		return q.handler(r.attemptContext(), info)
 	}
-	return r.t.impl.call(r.a)
+	return r.t.impl.call(r.attemptContext())
 }
 
 // executePlain runs a plain task on the queue's shared context.
@@ -453,7 +479,8 @@ func (q *Queue) exitLocked(w *worker) {
 // failure, cancellation, or a retry scheduled. It reports whether t reached a
 // final state, in which case the caller calls q.settle(t) without the lock.
 func (q *Queue) settleAttemptLocked(w *worker, t *task, err error, retry retryDecision, took time.Duration) bool {
-	w.cur, t.cur = nil, nil
+	w.cur = nil
+	t.cur.Store(nil)
 	q.running--
 	ran := &attemptEnd{took: took, panicked: err != nil && isPanic(err)}
 	if ran.panicked {
@@ -463,10 +490,10 @@ func (q *Queue) settleAttemptLocked(w *worker, t *task, err error, retry retryDe
 	case err == nil:
 		q.finishLocked(t, Succeeded, nil, ran)
 		return true
-	case t.stopping == stopClosed:
+	case t.stopping() == stopClosed:
 		q.finishLocked(t, Canceled, closedError(unwrapControl(err)), ran)
 		return true
-	case t.stopping == stopCanceled:
+	case t.stopping() == stopCanceled:
 		q.finishLocked(t, Canceled, canceledError(unwrapControl(err)), ran)
 		return true
 	}
