@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -158,9 +159,45 @@ func TestMain(m *testing.M) {
 	if spec := os.Getenv(durableWorkerEnv); spec != "" {
 		os.Exit(durableWorkerMain(spec)) // a worker process of TestDurableQuick
 	}
+	if spec := os.Getenv(cellEnv); spec != "" {
+		os.Exit(cellMain(spec)) // an isolated run of TestIsolated
+	}
 	// ants starts its default pool's two goroutines when imported; they are
 	// a peer's, not ours, and live as long as the process.
 	goleak.VerifyTestMain(m,
 		goleak.IgnoreTopFunction("github.com/panjf2000/ants/v2.(*poolCommon).purgeStaleWorkers"),
 		goleak.IgnoreTopFunction("github.com/panjf2000/ants/v2.(*poolCommon).ticktock"))
+}
+
+// TestIsolated runs cells in new processes of the test binary (TestMain
+// turns one into an isolated run), as `go run .` does: the metrics come back
+// whole, a workload's NaN included, and a child's failure is the row's error.
+func TestIsolated(t *testing.T) {
+	rep, err := Run(Config{Workloads: []string{"burst-4", "delay-late", "backlog-future"}, Libs: []string{"errand", "chan", "result-chan", "AfterFunc"},
+		Scale: 0.001, Runs: 1, Exe: os.Args[0]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ran := 0
+	for _, r := range rep.Rows {
+		if r.NA != "" {
+			continue
+		}
+		ran++
+		if r.Err != nil || r.Runs != 1 {
+			t.Fatalf("%s/%s: %d runs, %v", r.W.id, r.Lib, r.Runs, r.Err)
+		}
+		if r.W.noNs != math.IsNaN(r.M.Ns) || (!r.W.noNs && r.M.Ns <= 0) {
+			t.Errorf("%s/%s: ns/task %v", r.W.id, r.Lib, r.M.Ns)
+		}
+		if v := r.primary(); math.IsNaN(v) || v <= 0 {
+			t.Errorf("%s/%s: primary metric %s = %v", r.W.id, r.Lib, r.W.primary, v)
+		}
+	}
+	if ran != 6 {
+		t.Errorf("%d cells ran, want 6", ran)
+	}
+	if _, err := runIsolated(os.Args[0], cellSpec{Workload: "burst-4", Lib: "no-such-lib", N: 10}); err == nil || !strings.Contains(err.Error(), "no runnable cell") {
+		t.Errorf("a failing isolated run: %v", err)
+	}
 }

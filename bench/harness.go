@@ -24,6 +24,7 @@ type Config struct {
 	CPUProfile string    // directory for a CPU profile of each run's measured phase; "" = none
 	MemProfile string    // directory for heap profiles at the backlog peaks; "" = none
 	MaxOthers  float64   // repeat a run if other processes kept more cores busy (0 = never)
+	Exe        string    // run each measured run in a new process of this executable (isolate.go); "" = in this process
 	Command    string    // the command line, for the report
 	Progress   io.Writer // progress lines; nil = none
 }
@@ -239,16 +240,26 @@ func runWorkload(cfg Config, w *workload, cells []cell, rows []*Row) {
 	}
 }
 
-// runOnce runs cell c of w once (run r) with n tasks, after a collection.
+// runOnce runs cell c of w once (run r) with n tasks: in a new process with
+// Config.Exe, or else here after a collection.
 func runOnce(cfg Config, w *workload, c cell, n, r int) (Metrics, error) {
-	runtime.GC()
-	e := &env{n: n, workers: w.workers, extra: map[string]float64{}}
+	spec := cellSpec{Workload: w.id, Lib: c.lib, N: n}
 	if cfg.MemProfile != "" {
-		e.memProfile = filepath.Join(cfg.MemProfile, w.id+"-"+c.lib+".heap.pprof")
+		spec.MemProfile = filepath.Join(cfg.MemProfile, w.id+"-"+c.lib+".heap.pprof")
 	}
 	if cfg.CPUProfile != "" {
-		e.cpuProfile = filepath.Join(cfg.CPUProfile, fmt.Sprintf("%s-%s.cpu.%d.pprof", w.id, c.lib, r+1))
+		spec.CPUProfile = filepath.Join(cfg.CPUProfile, fmt.Sprintf("%s-%s.cpu.%d.pprof", w.id, c.lib, r+1))
 	}
+	if cfg.Exe != "" {
+		return runIsolated(cfg.Exe, spec)
+	}
+	return runHere(w, c, spec)
+}
+
+// runHere runs one cell once in this process, after a collection.
+func runHere(w *workload, c cell, spec cellSpec) (Metrics, error) {
+	runtime.GC()
+	e := &env{n: spec.N, workers: w.workers, extra: map[string]float64{}, memProfile: spec.MemProfile, cpuProfile: spec.CPUProfile}
 	err := c.run(e)
 	if err == nil {
 		err = e.profErr

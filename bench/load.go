@@ -10,7 +10,8 @@ import (
 )
 
 // loadMeter measures how much CPU other processes used while the suite ran:
-// the machine's busy time from /proc/stat less this process's own. Benchmarks
+// the machine's busy time from /proc/stat less this process's own and its
+// finished children's. Benchmarks
 // on a shared 2-core machine are only as good as that number is small.
 type loadMeter struct {
 	ok         bool
@@ -61,12 +62,17 @@ func machineBusy() (float64, bool) {
 	return busy / 100, true // USER_HZ is 100 on Linux
 }
 
-// selfCPU is this process's user and system CPU seconds.
+// selfCPU is the user and system CPU seconds of this process and of the
+// children it has waited for (the processes that ran isolated runs).
 func selfCPU() (float64, bool) {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0, false
-	}
 	sec := func(t syscall.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6 }
-	return sec(ru.Utime) + sec(ru.Stime), true
+	total := 0.0
+	for _, who := range []int{syscall.RUSAGE_SELF, syscall.RUSAGE_CHILDREN} {
+		var ru syscall.Rusage
+		if err := syscall.Getrusage(who, &ru); err != nil {
+			return 0, false
+		}
+		total += sec(ru.Utime) + sec(ru.Stime)
+	}
+	return total, true
 }

@@ -25,6 +25,9 @@ func main() {
 	if spec := os.Getenv(durableWorkerEnv); spec != "" {
 		os.Exit(durableWorkerMain(spec)) // a worker process of `bench durable`
 	}
+	if spec := os.Getenv(cellEnv); spec != "" {
+		os.Exit(cellMain(spec)) // one isolated run (isolate.go)
+	}
 	if len(os.Args) > 1 && os.Args[1] == "durable" {
 		os.Exit(durableMain(os.Args[2:]))
 	}
@@ -39,6 +42,7 @@ func main() {
 		memprof   = flag.String("memprofile", "", "directory for heap profiles taken at the backlog and delay-add peaks (<workload>-<lib>.heap.pprof)")
 		maxOthers = flag.Float64("max-others", 0.3, "repeat a run (up to 3 times) during which other processes kept more than this many cores busy; 0 never")
 		quiet     = flag.Bool("q", false, "no progress lines on stderr")
+		inProc    = flag.Bool("in-process", false, "run every measured run in this process instead of a new one each (faster to start, but a run then inherits the previous ones' goroutines and heap)")
 	)
 	flag.Parse()
 	if flag.NArg() > 0 {
@@ -58,6 +62,14 @@ func main() {
 	}
 	if !*quiet {
 		cfg.Progress = os.Stderr
+	}
+	if !*inProc {
+		exe, err := os.Executable()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(2)
+		}
+		cfg.Exe = exe
 	}
 	rep, err := Run(cfg)
 	if err != nil {

@@ -255,8 +255,8 @@ func (rep *Report) WriteMarkdown(w io.Writer) error {
 	fmt.Fprintf(&b, "- Machine: %s%s\n", rep.machine(), rep.othersText())
 	fmt.Fprintf(&b, "- errand: %s\n", errandVersion())
 	fmt.Fprintf(&b, "- Date: %s\n", rep.Started.UTC().Format("2006-01-02 15:04 UTC"))
-	fmt.Fprintf(&b, "- Command: `%s` (scale %g, the median of %s per cell; took %s)\n\n",
-		rep.Cfg.Command, rep.Cfg.Scale, rep.runsText(), rep.Took.Round(time.Second))
+	fmt.Fprintf(&b, "- Command: `%s` (scale %g, the median of %s per cell; %s; took %s)\n\n",
+		rep.Cfg.Command, rep.Cfg.Scale, rep.runsText(), rep.isolationText(), rep.Took.Round(time.Second))
 	fmt.Fprintf(&b, "| %s |\n|%s\n", strings.Join(tableHeader, " | "), strings.Repeat(" --- |", len(tableHeader)))
 	for _, c := range rep.cells() {
 		if c[1] == libErrand {
@@ -384,3 +384,11 @@ func (rep *Report) WriteFiles(dir string, png bool) error {
 
 // isFinite reports whether v is a usable number.
 func isFinite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+
+// isolationText says where the runs ran.
+func (rep *Report) isolationText() string {
+	if rep.Cfg.Exe != "" {
+		return "each run in a new process, after a warm-up run of the same cell"
+	}
+	return "all runs in one process, one after another"
+}
