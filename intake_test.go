@@ -3,6 +3,7 @@ package errand
 import (
 	"context"
 	"errors"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -19,12 +20,12 @@ func TestIntakeUsedWhileWorkersBusy(t *testing.T) {
 	gate := make(chan struct{})
 	holdWorker(t, q, gate)
 	f := mustSubmit(t, q, func(context.Context) (int, error) { return 7, nil })
-	if q.intake.Load() != &f.t {
-		t.Fatal("a future submitted while every worker is busy did not go to the intake")
+	if n := ringLen(q); n != 1 {
+		t.Fatalf("%d tasks in the intake's ring, want the future submitted while every worker is busy", n)
 	}
 	g := mustSubmit(t, q, func(context.Context) (int, error) { return 8, nil }, WithName("g"))
-	if q.intake.Load() != nil {
-		t.Fatal("a submission with options left the intake unspliced (its task would overtake)")
+	if n := ringLen(q); n != 0 {
+		t.Fatalf("a submission with options left %d tasks in the ring (its task would overtake them)", n)
 	}
 	expectStats(t, q, Stats{Workers: 1, Running: 1, Queued: 2, Submitted: 3})
 	close(gate)
@@ -33,8 +34,10 @@ func TestIntakeUsedWhileWorkersBusy(t *testing.T) {
 			t.Fatalf("future %d: %v, %v", i, v, err)
 		}
 	}
-	if !q.want.Load() {
-		t.Fatal("want is false with the only worker parked")
+	// The worker parks in the critical section that resolves g: Stats waits
+	// for it.
+	if st := q.Stats(); st.Idle != 1 || !q.want.Load() {
+		t.Fatalf("want is %v with %d workers parked, want true with 1", q.want.Load(), st.Idle)
 	}
 }
 
@@ -46,8 +49,8 @@ func TestIntakeCancelBeforeSplice(t *testing.T) {
 	holdWorker(t, q, gate)
 	var ran atomic.Bool
 	f := mustSubmit(t, q, func(context.Context) (int, error) { ran.Store(true); return 1, nil })
-	if q.intake.Load() != &f.t {
-		t.Fatal("the future is not in the intake")
+	if n := ringLen(q); n != 1 {
+		t.Fatalf("%d tasks in the intake's ring, want the future", n)
 	}
 	if !f.Cancel() {
 		t.Fatal("Cancel = false for a waiting task")
@@ -112,7 +115,11 @@ func TestIntakeSubmitRacesClose(t *testing.T) {
 		for range 4 {
 			wg.Go(func() {
 				<-start
-				for {
+				for i := 0; ; i++ {
+					if i == 1_000_000 {
+						t.Error("Submit never returned ErrClosed")
+						return
+					}
 					f, err := Submit(context.Background(), q, func(context.Context) (int, error) { ran.Add(1); return 1, nil })
 					if errors.Is(err, ErrClosed) {
 						return
@@ -208,8 +215,8 @@ func TestIntakeCloseDropsAccepted(t *testing.T) {
 	holdWorker(t, q, make(chan struct{}))
 	var ran atomic.Bool
 	f := mustSubmit(t, q, func(context.Context) (int, error) { ran.Store(true); return 1, nil })
-	if q.intake.Load() != &f.t {
-		t.Fatal("the future is not in the intake")
+	if n := ringLen(q); n != 1 {
+		t.Fatalf("%d tasks in the intake's ring, want the future", n)
 	}
 	if err := q.Close(); err != nil {
 		t.Fatal(err)
@@ -221,4 +228,68 @@ func TestIntakeCloseDropsAccepted(t *testing.T) {
 		t.Fatal("a task in the intake ran after Close")
 	}
 	expectClosedStats(t, q)
+}
+
+// ringLen returns how many tasks wait in q's intake ring.
+func ringLen(q *Queue) uint64 {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.ring.tail.Load()&^intakeClosed - q.ring.head
+}
+
+// TestIntakeGoRacesClose: producers call Go (plain tasks, which take the
+// locked path and drain the ring) as the queue is shut down or closed. A Go that
+// returned nil ran (Shutdown) or was counted canceled (Close); one that
+// returned ErrClosed did not run; the counts are exact.
+func TestIntakeGoRacesClose(t *testing.T) {
+	for round := range 200 {
+		q, err := New(Config{Workers: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ran, accepted atomic.Int64
+		task := func(context.Context) error { ran.Add(1); return nil }
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Go(func() {
+				for i := 0; ; i++ {
+					if i == 1_000_000 {
+						t.Error("Go never returned ErrClosed")
+						return
+					}
+					err := q.Go(context.Background(), task)
+					if errors.Is(err, ErrClosed) {
+						return
+					}
+					if err != nil {
+						t.Errorf("Go: %v", err)
+						return
+					}
+					accepted.Add(1)
+				}
+			})
+		}
+		for accepted.Load() < 100 {
+			runtime.Gosched() // let the producers get going, so that the close lands among them
+		}
+		if round%2 == 0 {
+			err = q.Shutdown(context.Background())
+		} else {
+			err = q.Close()
+		}
+		if err != nil {
+			t.Fatalf("round %d: close: %v", round, err)
+		}
+		wg.Wait()
+		st := expectClosedStats(t, q)
+		if st.Submitted != uint64(accepted.Load()) || st.Succeeded != uint64(ran.Load()) {
+			t.Fatalf("round %d: %d accepted, %d ran; Stats %+v", round, accepted.Load(), ran.Load(), st)
+		}
+		if round%2 == 0 && st.Canceled != 0 {
+			t.Fatalf("round %d: Shutdown dropped %d accepted tasks", round, st.Canceled)
+		}
+		if err := q.Go(context.Background(), task); !errors.Is(err, ErrClosed) {
+			t.Fatalf("round %d: Go after close = %v", round, err)
+		}
+	}
 }

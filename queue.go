@@ -189,9 +189,9 @@ type Queue struct {
 
 	dur *durable // with a Config.Store; nil otherwise
 
-	// intake and want: Submit without Queue.mu while the workers are busy
-	// (intake.go).
-	intake    atomic.Pointer[task]
+	// ring and want: Submit and Go without Queue.mu while the workers are
+	// busy (intake.go). ring is nil unless useIntake.
+	ring      *intakeRing
 	want      atomic.Bool
 	useIntake bool
 
@@ -256,6 +256,9 @@ func New(cfg Config) (*Queue, error) {
 	q.debug = cfg.Logger != nil && cfg.Logger.Enabled(context.Background(), slog.LevelDebug)
 	q.plainFast = q.handler == nil && cfg.Timeout == 0 && cfg.OnEvent == nil && !q.debug
 	q.useIntake = q.usesIntake()
+	if q.useIntake {
+		q.ring = newIntakeRing()
+	}
 	if cfg.Store != nil {
 		q.dur = newDurable(q)
 	}
@@ -285,10 +288,7 @@ func Submit[T any](ctx context.Context, q *Queue, fn func(context.Context) (T, e
 	}
 	f := &Future[T]{fn: fn}
 	f.t.impl = f
-	if o == nil && q.useIntake {
-		if err := q.submitIntake(ctx, &f.t); err != nil {
-			return nil, err
-		}
+	if o == nil && q.useIntake && q.submitIntake(ctx, &f.t) {
 		return f, nil
 	}
 	prev, err := q.submit(ctx, &f.t, o)
@@ -536,7 +536,7 @@ type roomWaiter struct {
 
 // liveQueuedLocked is the number of tasks waiting for a worker.
 func (q *Queue) liveQueuedLocked() int {
-	q.spliceLocked()
+	q.drainIntakeLocked()
 	return q.pending.len() - q.tombs
 }
 
@@ -742,7 +742,7 @@ type Stats struct {
 func (q *Queue) Stats() Stats {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	q.spliceLocked() // counts the intake's tasks as submitted
+	q.drainIntakeLocked() // counts the ring's tasks as submitted
 	s := q.stats
 	s.Workers, s.Idle, s.Running = q.workers, len(q.idle), q.running
 	s.Queued, s.Scheduled = q.liveQueuedLocked(), q.sched.len()-len(q.recurring)

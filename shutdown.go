@@ -103,6 +103,7 @@ func (q *Queue) beginCloseLocked() []*task {
 		return nil
 	}
 	q.state = stateDraining
+	q.closeIntakeLocked()
 	q.syncWantLocked()
 	dropped, plain := q.sched.drainLocked()
 	for _, t := range dropped {
@@ -141,7 +142,22 @@ func (q *Queue) abortLocked() []*task {
 		return nil
 	}
 	q.state = stateClosed
-	q.spliceLocked() // accepted tasks still in the intake are dropped too
+	dropped := q.dropQueuedLocked()
+	for w := range q.all {
+		if t := w.cur; t != nil && t.stopping() == stopNone {
+			t.setStopping(stopClosed)
+			t.cancelRunLocked()
+		}
+	}
+	q.base.cancel(context.Canceled) // the plain tasks running
+	return dropped
+}
+
+// dropQueuedLocked resolves every queued task, those still in the intake's
+// ring included, with ErrClosed, and counts the plain ones canceled. It
+// returns the tasks for the caller to settle without the lock.
+func (q *Queue) dropQueuedLocked() []*task {
+	q.drainIntakeLocked()
 	var dropped []*task
 	plain := 0
 	q.pending.each(func(it item) {
@@ -159,17 +175,13 @@ func (q *Queue) abortLocked() []*task {
 	if plain > 0 && q.cfg.Logger != nil {
 		q.cfg.Logger.Warn("errand: queue closed, waiting tasks dropped", slog.Int("tasks", plain))
 	}
-	for w := range q.all {
-		if t := w.cur; t != nil && t.stopping() == stopNone {
-			t.setStopping(stopClosed)
-			t.cancelRunLocked()
-		}
-	}
-	q.base.cancel(context.Canceled) // the plain tasks running
 	return dropped
 }
 
 func (q *Queue) closeDrainedLocked() {
+	if !q.intakeEmptyLocked() {
+		return // a claim not yet published: its producer comes back (intake.go)
+	}
 	select {
 	case <-q.drained:
 	default:

@@ -165,10 +165,9 @@ func (q *Queue) popLiveLocked() (item, bool) {
 	for {
 		it, ok := q.pending.pop()
 		if !ok {
-			if q.intake.Load() == nil {
+			if q.drainIntakeLocked(); q.pending.len() == 0 {
 				return item{}, false
 			}
-			q.spliceLocked()
 			continue
 		}
 		if t := it.task(); t != nil && Status(t.status.Load()) != Queued {
@@ -269,8 +268,8 @@ func (q *Queue) work(w *worker, r run) {
 			q.idle = append(q.idle, w)
 			q.armReaperLocked()
 			q.syncWantLocked()
-			if q.intake.Load() != nil {
-				q.kickLocked() // a Submit that saw no parked worker (intake.go)
+			if !q.intakeEmptyLocked() {
+				q.kickLocked() // a producer that saw no parked worker (intake.go)
 			}
 		}
 		q.mu.Unlock()
