@@ -142,14 +142,7 @@ func TestIntakeSubmitRacesClose(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if round%2 == 0 {
-			err = q.Shutdown(context.Background())
-		} else {
-			err = q.Close()
-		}
-		if err != nil {
-			t.Fatalf("round %d: close: %v", round, err)
-		}
+		stopRound(t, q, round)
 		wg.Wait()
 		succeeded := int64(0)
 		for _, f := range fs {
@@ -272,14 +265,7 @@ func TestIntakeGoRacesClose(t *testing.T) {
 		for accepted.Load() < 100 {
 			runtime.Gosched() // let the producers get going, so that the close lands among them
 		}
-		if round%2 == 0 {
-			err = q.Shutdown(context.Background())
-		} else {
-			err = q.Close()
-		}
-		if err != nil {
-			t.Fatalf("round %d: close: %v", round, err)
-		}
+		stopRound(t, q, round)
 		wg.Wait()
 		st := expectClosedStats(t, q)
 		if st.Submitted != uint64(accepted.Load()) || st.Succeeded != uint64(ran.Load()) {
@@ -291,5 +277,17 @@ func TestIntakeGoRacesClose(t *testing.T) {
 		if err := q.Go(context.Background(), task); !errors.Is(err, ErrClosed) {
 			t.Fatalf("round %d: Go after close = %v", round, err)
 		}
+	}
+}
+
+// stopRound shuts q down in even rounds and closes it in odd ones.
+func stopRound(t *testing.T, q *Queue, round int) {
+	t.Helper()
+	stop := q.Close
+	if round%2 == 0 {
+		stop = func() error { return q.Shutdown(context.Background()) }
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("round %d: close: %v", round, err)
 	}
 }
