@@ -77,7 +77,8 @@
 // allocation: it waits as 32 bytes in the queue, or as a 48-byte entry of the
 // timer heap while delayed, and runs on a context the queue's plain tasks
 // share. A Submit allocates its Future, which embeds the task (144 bytes for
-// a Future[int]), and one 80-byte context per attempt. Goroutines: one per
+// a Future[int]) and is the context of its first attempt; a retry, or an
+// attempt with a timeout, adds a 96-byte context. Goroutines: one per
 // busy worker (idle ones exit), plus one timer goroutine while anything is
 // delayed and one event goroutine when OnEvent is set; all exit by the time
 // Shutdown or Close returns. bench/ measures all of it beside pond, ants,
