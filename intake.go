@@ -12,15 +12,16 @@ import (
 // pending, oldest first, when they find pending empty (drainIntakeLocked).
 // A producer that outruns the workers then contends with them for the lock
 // once per ring-full of tasks instead of on every task, and the ring is the
-// only memory it shares with them. When the ring is full, or the producer
-// must take the lock anyway (below), it takes the locked path, which drains
-// the ring first. Measured (bench/, 2 CPUs): futures through 64 workers went
+// only memory it shares with them. When the ring is full, or a worker is
+// parked or may start (want, below: the lock is needed to hand the task
+// over), it takes the locked path, which drains the ring first. Measured (bench/, 2 CPUs): futures through 64 workers went
 // from 2.0-2.4x the hand-written result-channel pool to 0.6-1.0x (a lock-free
 // stack the workers reversed, tried first, reached 1.1-1.4x).
 //
-// Plain Go tasks do not use it: through the ring, a burst of them on 64
-// workers ran slower (140-170 -> 210-250 ns per task), the producer no
-// longer pacing itself on the lock and yielding its P (see yieldDepth).
+// Plain Go tasks do not use it: through the ring, a burst of them ran no
+// faster (64 workers: 130-185 ns per task either way; 4 workers: 100-170
+// through the ring, 95-120 without), the producer no longer pacing itself on
+// the lock and yielding its P (see yieldDepth).
 //
 // The rules that keep every task accounted for:
 //
@@ -87,6 +88,9 @@ func (q *Queue) usesIntake() bool {
 // pushIntake puts it in the ring if it has room and the queue takes tasks,
 // and reports whether it did; if not, the caller takes the locked path.
 func (q *Queue) pushIntake(it item) bool {
+	if q.want.Load() {
+		return false // a worker is parked or may start: the locked path hands it over
+	}
 	r := q.ring
 	pos := r.tail.Load()
 	for {
