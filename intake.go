@@ -78,8 +78,8 @@ func newIntakeRing() *intakeRing {
 	return r
 }
 
-// usesIntake reports whether Submit and Go with no options may use the
-// intake: the queue has no Capacity to enforce at submit, and neither
+// usesIntake reports whether Submit with no options may use the intake:
+// the queue has no Capacity to enforce at submit, and neither
 // events nor middleware need a submit time stamped under the lock.
 func (q *Queue) usesIntake() bool {
 	return q.cfg.Capacity == 0 && !q.tracking()
