@@ -807,3 +807,30 @@ func TestGoexitOnlyTask(t *testing.T) {
 		t.Errorf("Shutdown = %v", err)
 	}
 }
+
+// TestDoneRacesResolution: Done and Await, called from several goroutines
+// while the task resolves (Await then waits on the channel without
+// Queue.mu), all see the resolution, and Done returns one channel.
+func TestDoneRacesResolution(t *testing.T) {
+	q := newQueue(t, Config{Workers: 4})
+	for i := range 2000 {
+		f := mustSubmit(t, q, func(context.Context) (int, error) { return i, nil })
+		var wg sync.WaitGroup
+		chans := make([]<-chan struct{}, 4)
+		for g := range 4 {
+			wg.Go(func() {
+				chans[g] = f.Done()
+				if v, err := f.Await(context.Background()); err != nil || v != i {
+					t.Errorf("task %d: Await = %v, %v", i, v, err)
+				}
+				<-chans[g]
+			})
+		}
+		wg.Wait()
+		for _, c := range chans[1:] {
+			if c != chans[0] {
+				t.Fatalf("task %d: Done returned different channels", i)
+			}
+		}
+	}
+}

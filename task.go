@@ -2,6 +2,7 @@ package errand
 
 import (
 	"context"
+	"runtime"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -50,10 +51,10 @@ type task struct {
 	status   atomic.Int32 // a Status; written under Queue.mu, read anywhere
 	attempts atomic.Int32
 	heapIdx  int32         // index in the scheduler's heap, or -1
-	flags    atomic.Uint32 // a stopReason (why a running task was canceled), and firstOver
-	done     chan struct{}
-	next     *task  // the next waiting task in its lane (pending.go)
-	seq      uint64 // when it entered its lane
+	flags    atomic.Uint32 // a stopReason (why a running task was canceled), firstOver, doneLock, donePublished
+	done     chan struct{} // guarded by doneLock
+	next     *task         // the next waiting task in its lane (pending.go)
+	seq      uint64        // when it entered its lane
 }
 
 // taskLazy holds what few tasks need, allocated on first use under Queue.mu.
@@ -164,13 +165,35 @@ func (t *task) infoLocked() TaskInfo {
 	return ti
 }
 
+// Bits of task.flags that guard task.done without Queue.mu, so that an
+// Await that has to wait does not contend with the queue for its lock: only
+// doneChan and publishLocked take doneLock, each for a few instructions.
+const (
+	doneLock      = 1 << 9  // held while task.done is read or written
+	donePublished = 1 << 10 // publishLocked has run: a channel made now is made closed
+)
+
+// lockDone takes doneLock, spinning: its holders do not block.
+func (t *task) lockDone() {
+	for {
+		old := t.flags.Load()
+		if old&doneLock == 0 && t.flags.CompareAndSwap(old, old|doneLock) {
+			return
+		}
+		runtime.Gosched()
+	}
+}
+
+func (t *task) unlockDone() { t.flags.And(^uint32(doneLock)) }
+
 // doneChan returns a channel closed when the task has reached a final state.
+// It does not take Queue.mu.
 func (t *task) doneChan() <-chan struct{} {
-	t.q.mu.Lock()
-	defer t.q.mu.Unlock()
+	t.lockDone()
+	defer t.unlockDone()
 	if t.done == nil {
 		t.done = make(chan struct{})
-		if Status(t.status.Load()).Final() {
+		if t.flags.Load()&donePublished != 0 {
 			close(t.done)
 		}
 	}
@@ -203,9 +226,12 @@ func (t *task) whenDone(f func()) (remove func()) {
 // publishLocked wakes whoever waits for t, which has just reached a final
 // state.
 func (t *task) publishLocked() {
+	t.lockDone()
+	t.flags.Or(donePublished)
 	if t.done != nil {
 		close(t.done)
 	}
+	t.unlockDone()
 	if t.lazy != nil {
 		for _, f := range t.lazy.onDone {
 			(*f)()
