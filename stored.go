@@ -107,8 +107,8 @@ func watchStored[A, R any](q *Queue, k *Kind[A, R], id string, st Status, prio i
 func (q *Queue) settleStored(t *task, st Status, err error, attempts int) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if Status(t.status.Load()).Final() {
-		return
+	if t.flags.Load()&donePublished != 0 {
+		return // resolved already (watchStored may have set a final status: not yet)
 	}
 	if attempts >= 0 {
 		t.attempts.Store(int32(attempts))

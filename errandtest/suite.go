@@ -571,6 +571,11 @@ func testFutureReattach(t *testing.T, s errand.Store) {
 		if got, err := late.Result(); err != nil || got != "ran target" || late.Status() != errand.Succeeded || late.Attempts() != 1 {
 			t.Fatalf("re-attached finished future: %q, %v, status %v, %d attempts", got, err, late.Status(), late.Attempts())
 		}
+		select {
+		case <-late.Done():
+		default:
+			t.Fatal("re-attached finished future: Done is not closed")
+		}
 	}
 }
 
