@@ -88,9 +88,6 @@ func (q *Queue) usesIntake() bool {
 // pushIntake puts it in the ring if it has room and the queue takes tasks,
 // and reports whether it did; if not, the caller takes the locked path.
 func (q *Queue) pushIntake(it item) bool {
-	if q.want.Load() {
-		return false // a worker is parked or may start: the locked path hands it over
-	}
 	r := q.ring
 	pos := r.tail.Load()
 	for {
@@ -141,6 +138,9 @@ func (q *Queue) afterIntake() {
 // submitIntake accepts t, a future with no options, through the intake, and
 // reports whether it did.
 func (q *Queue) submitIntake(ctx context.Context, t *task) bool {
+	if q.want.Load() {
+		return false // a worker is parked or may start: the locked path hands it over
+	}
 	t.q = q
 	t.heapIdx = -1
 	t.parent = valuesOnly(ctx)

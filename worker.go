@@ -240,9 +240,12 @@ func (q *Queue) work(w *worker, r run) {
 			q.running--
 			q.stats.Succeeded++
 		} else {
-			if r.fn != nil && q.state == stateClosed {
-				t.setStopping(stopClosed) // Close canceled the plain tasks' context
-			} else if r.a == nil {
+			switch {
+			case r.fn != nil: // a plain task that failed: it ran on the plain tasks' context
+				if q.state == stateClosed {
+					t.setStopping(stopClosed) // which Close canceled
+				}
+			case r.a == nil:
 				t.endFirstLocked() // its first attempt ran on the task
 			}
 			done = q.settleAttemptLocked(w, t, err, retry, took)
@@ -327,8 +330,8 @@ func (q *Queue) goexited(w *worker, r run) {
 	}
 	retry := q.retryDecision(t, errGoexit)
 	q.mu.Lock()
-	if r.t != nil && r.a == nil {
-		t.endFirstLocked()
+	if r.t != nil && r.fn == nil && r.a == nil {
+		t.endFirstLocked() // its first attempt ran on the task
 	}
 	done := q.settleAttemptLocked(w, t, errGoexit, retry, 0)
 	q.exitLocked(w)
