@@ -72,9 +72,10 @@ func TestIntakeCancelBeforeSplice(t *testing.T) {
 // TestIntakeNoLostWakeup: bursts of futures separated by idle spells, so
 // that workers park while producers push, each burst awaited with a deadline
 // that only a lost wake-up (a task left in the intake with every worker
-// parked) can reach.
+// parked) can reach. The window is a few instructions wide, so this is a
+// stress test; TestIntakeSubmitAsWorkerParks opens it deterministically.
 func TestIntakeNoLostWakeup(t *testing.T) {
-	q := newQueue(t, Config{Workers: 3})
+	q := newQueue(t, Config{Workers: 3, IdleTimeout: time.Hour}) // no reaper to rescue a lost task
 	one := func(context.Context) (int, error) { return 1, nil }
 	for round := range 2000 {
 		n := 1 + round%7
