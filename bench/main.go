@@ -2,7 +2,7 @@
 // workerpool, errgroup, a bare channel pool, a result-channel pool,
 // time.AfterFunc) in one run on this machine, and checks errand's targets.
 //
-//	cd bench && go run .                          # the full suite, about 5 minutes on 2 cores
+//	cd bench && go run .                          # the full suite, about 4 minutes on 2 cores
 //	cd bench && go run . -scale=0.05 -runs=1      # a quick look, well under a minute
 //	scripts/bench -workloads=burst,futures        # the same from the repository root
 //
