@@ -78,13 +78,6 @@ func newIntakeRing() *intakeRing {
 	return r
 }
 
-// usesIntake reports whether Submit with no options may use the intake:
-// the queue has no Capacity to enforce at submit, and neither
-// events nor middleware need a submit time stamped under the lock.
-func (q *Queue) usesIntake() bool {
-	return q.cfg.Capacity == 0 && !q.tracking()
-}
-
 // pushIntake puts it in the ring if it has room and the queue takes tasks,
 // and reports whether it did; if not, the caller takes the locked path.
 func (q *Queue) pushIntake(it item) bool {
@@ -122,14 +115,11 @@ func (q *Queue) afterIntake() {
 		q.kickLocked()
 	case stateDraining:
 		q.growLocked() // the drain's workers, if none is left
-		if q.workers == 0 {
-			q.closeDrainedLocked()
-		}
 	case stateClosed:
 		dropped = q.dropQueuedLocked()
-		if q.workers == 0 {
-			q.closeDrainedLocked()
-		}
+	}
+	if q.state != stateOpen && q.workers == 0 {
+		q.closeDrainedLocked() // the ring's last claim may have held it back
 	}
 	q.mu.Unlock()
 	q.settleAll(dropped)
@@ -192,6 +182,9 @@ func (q *Queue) queueLocked(it item, prio int) {
 // the pool's size or bound, or the queue's state. It writes only on a change,
 // so that producers reading it keep their cached copy.
 func (q *Queue) syncWantLocked() {
+	if q.ring == nil {
+		return // no producer reads it
+	}
 	want := len(q.idle) > 0 || q.workers < q.max || q.state != stateOpen
 	if q.want.Load() != want {
 		q.want.Store(want)

@@ -189,11 +189,11 @@ type Queue struct {
 
 	dur *durable // with a Config.Store; nil otherwise
 
-	// ring and want: Submit and Go without Queue.mu while the workers are
-	// busy (intake.go). ring is nil unless useIntake.
-	ring      *intakeRing
-	want      atomic.Bool
-	useIntake bool
+	// ring and want: Submit without Queue.mu while the workers are busy
+	// (intake.go). ring is nil where a submit needs the lock: with a
+	// Capacity to enforce, or events or middleware to stamp its time.
+	ring *intakeRing
+	want atomic.Bool
 
 	testBeforePark func() // test seam: runs under mu as a worker is about to park
 }
@@ -255,8 +255,7 @@ func New(cfg Config) (*Queue, error) {
 	}
 	q.debug = cfg.Logger != nil && cfg.Logger.Enabled(context.Background(), slog.LevelDebug)
 	q.plainFast = q.handler == nil && cfg.Timeout == 0 && cfg.OnEvent == nil && !q.debug
-	q.useIntake = q.usesIntake()
-	if q.useIntake {
+	if cfg.Capacity == 0 && !q.tracking() {
 		q.ring = newIntakeRing()
 	}
 	if cfg.Store != nil {
@@ -293,7 +292,7 @@ func Submit[T any](ctx context.Context, q *Queue, fn func(context.Context) (T, e
 	}
 	f := &Future[T]{fn: fn}
 	f.t.impl = f
-	if o == nil && q.useIntake && q.submitIntake(ctx, &f.t) {
+	if o == nil && q.ring != nil && q.submitIntake(ctx, &f.t) {
 		return f, nil
 	}
 	prev, err := q.submit(ctx, &f.t, o)
@@ -541,7 +540,8 @@ type roomWaiter struct {
 	granted bool
 }
 
-// liveQueuedLocked is the number of tasks waiting for a worker.
+// liveQueuedLocked is the number of tasks waiting for a worker, those in the
+// intake's ring included (it drains the ring into pending to count them).
 func (q *Queue) liveQueuedLocked() int {
 	q.drainIntakeLocked()
 	return q.pending.len() - q.tombs

@@ -86,7 +86,7 @@ func (q *Queue) startWorkerLocked(it item) {
 // that claiming a task under the lock need not allocate.
 type spares struct {
 	light *lightRun   // for a plain task off the fast path
-	ctx   *attemptCtx // for a task's attempt
+	ctx   *attemptCtx // for an attempt that needs its own context: a retry, or one with a timeout
 }
 
 // fill makes sure the spares a claim may need are there.

@@ -58,13 +58,7 @@ func (rep *DurableReport) lat(lib string) *DurableLatency {
 // (the end-to-end p99, insert included, printed beside it).
 func (rep *DurableReport) verdicts() []Verdict {
 	var out []Verdict
-	check := func(target string, pass bool, detail string) {
-		st := "PASS"
-		if !pass {
-			st = "MISS"
-		}
-		out = append(out, Verdict{Status: st, Target: target, Detail: detail})
-	}
+	check := func(target string, pass bool, detail string) { out = append(out, verdict(target, pass, detail)) }
 	for _, p := range rep.Cfg.Procs {
 		e := rep.row(durErrand, p)
 		for _, rv := range []string{durRiver, durRiverFast} {

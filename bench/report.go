@@ -24,16 +24,19 @@ type Verdict struct {
 
 func (v Verdict) String() string { return fmt.Sprintf("%s  %s: %s", v.Status, v.Target, v.Detail) }
 
+// verdict is PASS or MISS for target as pass says.
+func verdict(target string, pass bool, detail string) Verdict {
+	st := "PASS"
+	if !pass {
+		st = "MISS"
+	}
+	return Verdict{Status: st, Target: target, Detail: detail}
+}
+
 // verdicts checks the targets in the issue, all ratios within this run.
 func verdicts(rep *Report) []Verdict {
 	var out []Verdict
-	check := func(target string, pass bool, detail string) {
-		st := "PASS"
-		if !pass {
-			st = "MISS"
-		}
-		out = append(out, Verdict{Status: st, Target: target, Detail: detail})
-	}
+	check := func(target string, pass bool, detail string) { out = append(out, verdict(target, pass, detail)) }
 	need := func(target string, rows ...*Row) bool {
 		for _, r := range rows {
 			if r == nil {
